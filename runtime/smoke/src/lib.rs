@@ -1,0 +1,1 @@
+//! greenlight-smoke
