@@ -1,0 +1,3 @@
+//! Greenlight's chat server: a streaming chat API and browser UI in front of an LLM provider.
+
+pub mod provider;
