@@ -132,3 +132,35 @@ pub trait Provider: Send + Sync + 'static {
     /// Starts an answer. Retries (before the first token only) happen inside the stream.
     fn stream(&self, request: ChatRequest) -> ProviderStream;
 }
+
+/// Settings for [`Provider`]s that talk to an OpenAI-compatible API, mapped from the environment
+/// and flags by the configuration module.
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    /// As the OpenAI SDKs read `OPENAI_BASE_URL`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Optional: local OpenAI-compatible servers often need none.
+    pub api_key: Option<String>,
+    pub model: String,
+    /// Connecting to the upstream.
+    pub connect_timeout: Duration,
+    /// From sending the request to the first token.
+    pub first_token_timeout: Duration,
+    /// Longest silence between two chunks once streaming.
+    pub idle_timeout: Duration,
+    /// Attempts after the first one, only before any token was sent.
+    pub max_retries: u32,
+}
+
+/// Settings for the Amazon Bedrock provider (credentials come from the default chain).
+#[derive(Debug, Clone)]
+pub struct BedrockSettings {
+    pub model_id: String,
+    /// `None`: the default chain (`AWS_REGION`, profile, ECS task metadata).
+    pub region: Option<String>,
+    /// Only for tests against a local endpoint.
+    pub endpoint_url: Option<String>,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_retries: u32,
+}
