@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_sdk_codedeploy::error::DisplayErrorContext;
+use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentError;
 use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError;
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
@@ -134,7 +134,7 @@ impl Aws {
                 }
                 _ => AwsError::GetDeployment {
                     id: id.to_owned(),
-                    message: DisplayErrorContext(&e).to_string(),
+                    message: describe(&e),
                 },
             })?;
         let revision = output.deployment_info().and_then(|d| d.revision());
@@ -164,7 +164,7 @@ impl Aws {
             .await
             .map_err(|e| AwsError::TaskDefinition {
                 arn: arn.to_owned(),
-                message: aws_sdk_ecs::error::DisplayErrorContext(&e).to_string(),
+                message: describe(&e),
             })?;
         let containers = output
             .task_definition()
@@ -238,7 +238,7 @@ impl Aws {
                     || e.is_invalid_lifecycle_event_hook_execution_status_exception()
                     || e.is_unsupported_action_for_deployment_type_exception()
             });
-            let message = DisplayErrorContext(&error).to_string();
+            let message = describe(&error);
             if permanent || attempts >= 3 || Instant::now() + pause >= until {
                 return Err(AwsError::Report { attempts, message });
             }
@@ -246,5 +246,25 @@ impl Aws {
             tokio::time::sleep(pause).await;
             pause *= 2;
         }
+    }
+}
+
+/// A one-line description of an SDK error: the service's code and message when it answered,
+/// else the error chain (timeouts, connection errors) without the raw response.
+fn describe<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(e) => {
+            let err = e.err();
+            format!(
+                "{}: {}",
+                err.code().unwrap_or("unknown error code"),
+                err.message().unwrap_or("no message")
+            )
+        }
+        other => DisplayErrorContext(other).to_string(),
     }
 }

@@ -111,6 +111,15 @@ impl Hook {
         }
 
         let now = SystemTime::now();
+        // A deadline already past at the start is no deadline (Lambda would have stopped us);
+        // local emulators send one. Then HOOK_DEADLINE_SECONDS or the fallback bounds the run.
+        let lambda_deadline = lambda_deadline.filter(|d| {
+            let usable = *d > now;
+            if !usable {
+                tracing::warn!("the invocation's deadline is already past; ignoring it");
+            }
+            usable
+        });
         let budget = match &self.config {
             Ok(config) => deadline::run_budget(config.deadline, lambda_deadline, now),
             Err(_) => Duration::ZERO,
