@@ -164,3 +164,5 @@ pub struct BedrockSettings {
     pub idle_timeout: Duration,
     pub max_retries: u32,
 }
+
+pub mod factory;
