@@ -108,13 +108,15 @@ where
 }
 
 /// A rustls configuration trusting the bundled Mozilla roots (`webpki-roots`): the image is
-/// `scratch`, with no OS certificate store to read.
+/// `scratch`, with no OS certificate store to read. aws-lc-rs is the crypto provider because it is
+/// reqwest's and the AWS SDK's default: one crypto library in the binary, and any other reqwest
+/// client in the workspace still finds a provider.
 pub(crate) fn tls_config() -> Result<rustls::ClientConfig, ProviderError> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| ProviderError::Misconfigured(format!("TLS setup: {e}")))?
