@@ -4,6 +4,8 @@
 //! stream must cancel the upstream work at once (no orphaned generation), so providers hold the
 //! upstream connection inside the stream itself.
 
+pub mod offline;
+
 use std::time::Duration;
 
 use futures_core::stream::BoxStream;
