@@ -4,6 +4,7 @@
 //! stream must cancel the upstream work at once (no orphaned generation), so providers hold the
 //! upstream connection inside the stream itself.
 
+pub mod offline;
 pub mod openai;
 mod upstream;
 
