@@ -10,7 +10,7 @@ import botocore.session
 import pytest
 import yaml
 from botocore.validate import ParamValidator
-from conftest import ROOT, render
+from ship_support import ROOT, render
 
 
 def rendered(env: dict[str, str], tmp_path) -> tuple[dict, dict]:
