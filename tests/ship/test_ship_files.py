@@ -37,7 +37,7 @@ def test_buildspec_installs_the_pinned_toolchain_and_logs_in_to_ecr():
     install = commands(spec, "install")
     # The toolchain comes from rust-toolchain.toml (rustup reads it), never a floating channel.
     assert "--default-toolchain none" in install
-    assert "rustup show active-toolchain" in install
+    assert "rustup toolchain install\n" in install + "\n"
     assert "-unknown-linux-musl" in install and "musl-tools" in install
     login = commands(spec, "pre_build")
     assert "aws ecr get-login-password" in login and "docker login" in login
