@@ -64,6 +64,7 @@ def test_taskdef_carries_the_contract_values(env, tmp_path):
     assert c["stopTimeout"] == 35
     assert c["readonlyRootFilesystem"] is True
     assert c["user"] == "65532:65532"
+    assert c["linuxParameters"] == {"capabilities": {"drop": ["ALL"]}}
     assert {"name": "nofile", "softLimit": 65536, "hardLimit": 65536} in c["ulimits"]
     assert c["logConfiguration"] == {
         "logDriver": "awslogs",
