@@ -70,6 +70,24 @@ def text(value: Any) -> str:
     return render.canonical(value)
 
 
+def same_region(ours: Any, theirs: Any) -> bool:
+    """Regions agree when equal, or when one is {"Ref": "AWS::Region"} and the other a literal:
+    CDK writes a stack's region as a literal once it knows it, and a stack deploys in its region."""
+    if text(ours) == text(theirs):
+        return True
+    pseudo = {"Ref": "AWS::Region"}
+    return (ours == pseudo and isinstance(theirs, str) and bool(theirs)) or (
+        theirs == pseudo and isinstance(ours, str) and bool(ours)
+    )
+
+
+def dockerfile_user() -> str | None:
+    for line in (render.ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("USER "):
+            return line.split(None, 1)[1].strip()
+    return None
+
+
 def parsed(rendered_value: str) -> Any:
     """A rendered string back to the intrinsic it is the canonical text of (or the string)."""
     if rendered_value.startswith("{"):
@@ -101,25 +119,28 @@ def disagreements(cdk_out: Path, rendered: Path) -> list[str]:
     expect("appspec ContainerPort vs taskdef containerPort", load_balancer["ContainerPort"], port)
 
     # --- the ECS task definition the CDK app registers first --------------------------------
+    # The app may hold other task definitions (e.g. a bootstrap one the service is created with):
+    # the one to agree with is the family CodeBuild registers revisions of.
     task_definitions = [
         td
         for td in cdk.of_type("AWS::ECS::TaskDefinition")
-        if any(c.get("Name") == name for c in td.properties.get("ContainerDefinitions", []))
+        if text(td.properties.get("Family")) == taskdef["family"]
     ]
     if len(task_definitions) != 1:
-        found = [
-            c.get("Name")
-            for td in cdk.of_type("AWS::ECS::TaskDefinition")
-            for c in td.properties.get("ContainerDefinitions", [])
-        ]
+        found = [text(td.properties.get("Family")) for td in cdk.of_type("AWS::ECS::TaskDefinition")]
         return problems + [
-            f"expected one AWS::ECS::TaskDefinition with a container named {name!r}, "
-            f"found containers {found}"
+            f"expected one AWS::ECS::TaskDefinition of family {taskdef['family']!r} "
+            f"(TASK_FAMILY), found families {found}"
+        ]
+    containers = task_definitions[0].properties.get("ContainerDefinitions", [])
+    if [c.get("Name") for c in containers] != [name]:
+        return problems + [
+            f"the task definition of family {taskdef['family']!r} should have the one container "
+            f"{name!r}, has {[c.get('Name') for c in containers]}"
         ]
     td = task_definitions[0].properties
-    (cdk_container,) = [c for c in td["ContainerDefinitions"] if c.get("Name") == name]
+    (cdk_container,) = containers
 
-    expect("family", taskdef["family"], td.get("Family"))
     expect("executionRoleArn", taskdef["executionRoleArn"], td.get("ExecutionRoleArn"))
     expect("taskRoleArn", taskdef["taskRoleArn"], td.get("TaskRoleArn"))
     expect("cpu", taskdef["cpu"], td.get("Cpu"))
@@ -148,14 +169,17 @@ def disagreements(cdk_out: Path, rendered: Path) -> list[str]:
     expect("stopTimeout", container["stopTimeout"], cdk_container.get("StopTimeout"))
     expect("readonlyRootFilesystem", container["readonlyRootFilesystem"],
            cdk_container.get("ReadonlyRootFilesystem", False))
-    expect("user", container["user"], cdk_container.get("User"))
+    # No user in the CDK app's task definition means the image's USER, which the Dockerfile sets.
+    expect("user", container["user"], cdk_container.get("User") or dockerfile_user())
 
     log_options = (cdk_container.get("LogConfiguration") or {}).get("Options") or {}
     ours_log = container["logConfiguration"]["options"]
     expect("log driver", container["logConfiguration"]["logDriver"],
            (cdk_container.get("LogConfiguration") or {}).get("LogDriver"))
-    for key in ("awslogs-group", "awslogs-region", "awslogs-stream-prefix"):
+    for key in ("awslogs-group", "awslogs-stream-prefix"):
         expect(key, ours_log[key], log_options.get(key))
+    if not same_region(parsed(ours_log["awslogs-region"]), log_options.get("awslogs-region")):
+        expect("awslogs-region", ours_log["awslogs-region"], log_options.get("awslogs-region"))
     group = parsed(ours_log["awslogs-group"])
     if isinstance(group, dict) and "Ref" in group:
         if group["Ref"] not in {r.logical_id for r in cdk.of_type("AWS::Logs::LogGroup")}:

@@ -73,7 +73,9 @@ def mutated(change) -> dict:
     ("change", "expected"),
     [
         (lambda t: container(t).update(StopTimeout=30), "stopTimeout: rendered 35 but the CDK app has 30"),
-        (lambda t: container(t).update(Name="web"), "one AWS::ECS::TaskDefinition with a container named 'greenlight'"),
+        (lambda t: container(t).update(Name="web"), "should have the one container 'greenlight', has ['web']"),
+        (lambda t: container(t).update(User="1000"), "user: rendered 65532:65532 but the CDK app has 1000"),
+        (lambda t: container(t)["LogConfiguration"]["Options"].update({"awslogs-region": {"Ref": "Other"}}), "awslogs-region"),
         (lambda t: container(t)["HealthCheck"].update(Command=["CMD-SHELL", "curl -f localhost"]), "healthCheck.command"),
         (lambda t: container(t)["HealthCheck"].update(Interval=30), "healthCheck.interval: rendered 5 but the CDK app has 30"),
         (lambda t: container(t).update(Secrets=[]), "secrets"),
@@ -82,7 +84,7 @@ def mutated(change) -> dict:
         (lambda t: container(t)["Environment"].__setitem__(3, {"Name": "DRAIN_SECONDS", "Value": "10"}), "environment DRAIN_SECONDS"),
         (lambda t: container(t)["PortMappings"][0].update(ContainerPort=3000), "container ports"),
         (lambda t: t["Resources"]["TaskDef54694570"]["Properties"].update(TaskRoleArn={"Fn::GetAtt": ["OtherRole", "Arn"]}), "taskRoleArn"),
-        (lambda t: t["Resources"]["TaskDef54694570"]["Properties"].update(Family="greenlight-v2"), "family: rendered greenlight but the CDK app has greenlight-v2"),
+        (lambda t: t["Resources"]["TaskDef54694570"]["Properties"].update(Family="greenlight-v2"), "expected one AWS::ECS::TaskDefinition of family 'greenlight' (TASK_FAMILY), found families ['greenlight-v2']"),
         (lambda t: t["Resources"]["Green5E6F7A8B"]["Properties"].update(Port=80), "Green5E6F7A8B Port"),
         (lambda t: t["Resources"]["Blue1A2B3C4D"]["Properties"].update(TargetGroupAttributes=[]), "Blue1A2B3C4D deregistration delay 300, contract says 30"),
         (lambda t: t["Resources"]["Blue1A2B3C4D"]["Properties"].update(TargetGroupAttributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "10"}]), "deregistration delay 10 < DRAIN_SECONDS 25"),
@@ -94,6 +96,16 @@ def mutated(change) -> dict:
 def test_each_disagreement_is_named(tmp_path, change, expected):
     problems = check({"Greenlight": mutated(change)}, tmp_path)
     assert any(expected in p for p in problems), problems
+
+
+def test_other_task_definition_families_are_left_alone(tmp_path):
+    # e.g. the bootstrap task definition the service is first created with (another image).
+    template = load()
+    bootstrap = copy.deepcopy(template["Resources"]["TaskDef54694570"])
+    bootstrap["Properties"]["Family"] = "greenlight-bootstrap"
+    bootstrap["Properties"]["ContainerDefinitions"][0]["HealthCheck"]["Command"] = ["CMD", "true"]
+    template["Resources"]["BootstrapTaskDef"] = bootstrap
+    assert check({"Greenlight": template}, tmp_path) == []
 
 
 def test_values_imported_from_another_stack_are_resolved(tmp_path):

@@ -38,7 +38,8 @@ def rendered(tmp_path_factory) -> Path:
 
 
 def test_rendered_ship_files_agree_with_the_cdk_app(rendered):
-    assert disagreements(CDK_OUT, rendered) == []
+    problems = disagreements(CDK_OUT, rendered)
+    assert not problems, "the ship files and the CDK app disagree:\n" + "\n".join(problems)
 
 
 def test_codebuild_gets_every_contract_variable():
