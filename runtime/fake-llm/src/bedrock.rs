@@ -171,14 +171,16 @@ pub(crate) async fn converse_stream(State(state): State<AppState>, body: Bytes) 
     let output_tokens = tokens.len() as u64;
     steps.push(frame("contentBlockStop", json!({"contentBlockIndex": 0})));
     steps.push(frame("messageStop", json!({"stopReason": stop_reason})));
-    steps.push(frame(
-        "metadata",
-        json!({
-            "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
-                      "totalTokens": input_tokens + output_tokens},
-            "metrics": {"latencyMs": 1},
-        }),
-    ));
+    if !scenario.no_usage {
+        steps.push(frame(
+            "metadata",
+            json!({
+                "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                          "totalTokens": input_tokens + output_tokens},
+                "metrics": {"latencyMs": 1},
+            }),
+        ));
+    }
     let mut response = play(steps, guard).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

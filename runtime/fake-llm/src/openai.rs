@@ -258,7 +258,7 @@ impl<'a> Answer<'a> {
             json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": self.finish_reason}]),
             Value::Null,
         )));
-        if self.include_usage {
+        if self.include_usage && !scenario.no_usage {
             steps.push(Step::Send(self.chunk(json!([]), self.usage())));
         }
         steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));

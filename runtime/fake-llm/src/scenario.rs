@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::config::Config;
 
 /// Every marker the fake upstream understands.
-const MARKERS: [&str; 10] = [
+const MARKERS: [&str; 11] = [
+    "[[no-usage]]",
     "[[slow]]",
     "[[429]]",
     "[[500]]",
@@ -34,6 +35,8 @@ pub(crate) struct Scenario {
     pub markdown: bool,
     pub hostile: bool,
     pub echo: bool,
+    /// `[[no-usage]]`: no usage chunk (OpenAI) or metadata frame (Bedrock), as some servers do.
+    pub no_usage: bool,
     /// The last user message without its markers, for `[[echo]]`.
     pub user_text: String,
 }
@@ -62,6 +65,7 @@ impl Scenario {
             markdown: has("[[markdown]]"),
             hostile: has("[[hostile]]"),
             echo: has("[[echo]]"),
+            no_usage: has("[[no-usage]]"),
             user_text: user_text.trim().to_owned(),
         }
     }

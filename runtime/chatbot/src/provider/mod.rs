@@ -5,6 +5,10 @@
 //! upstream connection inside the stream itself.
 
 pub mod offline;
+pub mod openai;
+mod upstream;
+
+pub use openai::OpenAiProvider;
 
 use std::time::Duration;
 
@@ -166,3 +170,5 @@ pub struct BedrockSettings {
     pub idle_timeout: Duration,
     pub max_retries: u32,
 }
+
+pub mod factory;
