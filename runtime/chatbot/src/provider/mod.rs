@@ -4,6 +4,12 @@
 //! stream must cancel the upstream work at once (no orphaned generation), so providers hold the
 //! upstream connection inside the stream itself.
 
+pub mod offline;
+pub mod openai;
+mod upstream;
+
+pub use openai::OpenAiProvider;
+
 use std::time::Duration;
 
 use futures_core::stream::BoxStream;
@@ -164,3 +170,5 @@ pub struct BedrockSettings {
     pub idle_timeout: Duration,
     pub max_retries: u32,
 }
+
+pub mod factory;

@@ -1,0 +1,116 @@
+//! `POST /api/chat`: the browser UI's endpoint. A message list in, an SSE stream out:
+//! `meta`, `sources`?, `delta`*, then `done` or `error` (see README "Chat stream events").
+
+use std::convert::Infallible;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::json::JsonBody;
+use crate::chat::{self, ChatMeta, Route, Step};
+use crate::error::ApiError;
+use crate::rate_limit::ClientKey;
+use crate::state::AppState;
+use crate::validation::{RawChat, RawMessage, validate};
+
+#[derive(Debug, Deserialize)]
+pub struct ChatBody {
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    temperature: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatMessage {
+    role: String,
+    content: String,
+}
+
+/// An SSE event named `name` with `data` as its JSON payload.
+pub fn event(name: &'static str, data: &impl Serialize) -> Event {
+    match serde_json::to_string(data) {
+        Ok(json) => Event::default().event(name).data(json),
+        // Our payloads are plain structs; this only guards against a future mistake.
+        Err(_) => Event::default()
+            .event("error")
+            .data(r#"{"code":"internal","message":"could not encode an event","retryable":true}"#),
+    }
+}
+
+/// The SSE event of one step of the answer.
+pub fn step_event(step: &Step) -> Event {
+    match step {
+        Step::Sources(sources) => event("sources", &json!({ "sources": sources })),
+        Step::Delta(text) => event("delta", &json!({ "text": text })),
+        Step::Done {
+            finish_reason,
+            usage,
+            timings,
+        } => event(
+            "done",
+            &json!({"finish_reason": finish_reason, "usage": usage, "timings": timings}),
+        ),
+        Step::Error(e) => event(
+            "error",
+            &json!({"code": e.code, "message": e.message, "retryable": e.retryable}),
+        ),
+    }
+}
+
+fn events(
+    meta: ChatMeta,
+    steps: impl Stream<Item = Step> + Send + 'static,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    let first = event(
+        "meta",
+        &json!({"id": meta.id, "provider": meta.provider, "model": meta.model}),
+    );
+    futures_util::stream::once(async move { first })
+        .chain(steps.map(|step| step_event(&step)))
+        .map(Ok)
+}
+
+pub async fn chat(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientKey>>,
+    body: Result<JsonBody<ChatBody>, ApiError>,
+) -> Response {
+    let client = client.map(|Extension(c)| c);
+    let started = body.and_then(|JsonBody(body)| {
+        let raw = RawChat {
+            messages: body
+                .messages
+                .into_iter()
+                .map(|m| RawMessage {
+                    role: m.role,
+                    content: m.content,
+                })
+                .collect(),
+            max_tokens: body.max_tokens,
+            max_tokens_field: "max_tokens",
+            temperature: body.temperature,
+        };
+        let request = validate(raw, &state.limits, &state.system_prompt)?;
+        chat::start(&state, Route::Chat, client, request)
+    });
+    match started {
+        Ok((meta, steps)) => Sse::new(events(meta, steps))
+            .keep_alive(
+                KeepAlive::new()
+                    .interval(state.keepalive)
+                    .text("keep-alive"),
+            )
+            .into_response(),
+        Err(err) => {
+            chat::log_rejected(&state, Route::Chat, client, &err);
+            err.into_response()
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! What the network providers (`openai`, `bedrock`) share: retries before the first token, TLS
+//! roots that need no OS certificate store, and token estimates.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use futures_util::stream;
+
+use super::{ProviderError, ProviderEvent, ProviderStream};
+
+/// An answer whose first token already arrived: it yields the rest, ending with `Done` or an
+/// error. It owns the upstream connection, so dropping it cancels the upstream work.
+pub(crate) trait LiveAnswer: Send + 'static {
+    fn next_event(
+        &mut self,
+    ) -> impl Future<Output = Option<Result<ProviderEvent, ProviderError>>> + Send;
+}
+
+/// A provider stream: `open` (which retries, then waits for the first token) and then the live
+/// answer. The stream ends after `Done` or the first error.
+pub(crate) fn answer_stream<L, F>(open: F) -> ProviderStream
+where
+    L: LiveAnswer,
+    F: Future<Output = Result<L, ProviderError>> + Send + 'static,
+{
+    enum Phase<F, L> {
+        Opening(Pin<Box<F>>),
+        Live(L),
+        Ended,
+    }
+    let answer = stream::unfold(Phase::Opening(Box::pin(open)), |phase| async move {
+        let mut live = match phase {
+            Phase::Ended => return None,
+            Phase::Opening(open) => match open.await {
+                Ok(live) => live,
+                Err(error) => return Some((Err(error), Phase::Ended)),
+            },
+            Phase::Live(live) => live,
+        };
+        let item = live.next_event().await?;
+        let more = matches!(
+            item,
+            Ok(ProviderEvent::Delta(_) | ProviderEvent::Sources(_))
+        );
+        Some((
+            item,
+            if more {
+                Phase::Live(live)
+            } else {
+                Phase::Ended
+            },
+        ))
+    });
+    Box::pin(answer)
+}
+
+/// The longest `Retry-After` we wait for; a longer one ends the answer with `RateLimited`.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Whether an error before the first token may be retried. Timeouts are not: the user has already
+/// waited the whole first-token budget. Client errors (4xx but 408/429) are not: they repeat.
+pub(crate) fn retryable_before_first_token(error: &ProviderError) -> bool {
+    match error {
+        ProviderError::Unavailable(_) | ProviderError::Interrupted(_) => true,
+        ProviderError::RateLimited { retry_after } => {
+            retry_after.is_none_or(|wait| wait <= MAX_RETRY_AFTER)
+        }
+        ProviderError::Upstream { status, .. } => *status == 408 || *status >= 500,
+        ProviderError::Timeout(_)
+        | ProviderError::Malformed(_)
+        | ProviderError::Misconfigured(_) => false,
+    }
+}
+
+/// Runs `attempt` up to `1 + max_retries` times with exponential backoff and jitter, honouring a
+/// rate limit's `Retry-After`. Callers only retry work that sent no token to the user yet.
+pub(crate) async fn with_retries<T, F, Fut>(
+    max_retries: u32,
+    attempt: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(4))
+        .with_max_times(usize::try_from(max_retries).unwrap_or(usize::MAX))
+        .with_jitter();
+    attempt
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(retryable_before_first_token)
+        .adjust(|error, planned| match (error, planned) {
+            // `planned` is None once the attempts are used up: keep it so.
+            (ProviderError::RateLimited { retry_after: Some(wait) }, Some(_)) => {
+                Some((*wait).min(MAX_RETRY_AFTER))
+            }
+            _ => planned,
+        })
+        .notify(|error, wait| {
+            tracing::warn!(error = %error, wait_ms = wait.as_millis() as u64, "retrying the model request");
+        })
+        .await
+}
+
+/// A rustls configuration trusting the bundled Mozilla roots (`webpki-roots`): the image is
+/// `scratch`, with no OS certificate store to read. aws-lc-rs is the crypto provider because it is
+/// reqwest's and the AWS SDK's default: one crypto library in the binary, and any other reqwest
+/// client in the workspace still finds a provider.
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, ProviderError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ProviderError::Misconfigured(format!("TLS setup: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A rough token count (about 4 characters a token) for upstreams that report no usage.
+pub(crate) fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// Prompt tokens of a conversation, estimated: text plus a few tokens of framing a message.
+pub(crate) fn estimate_prompt_tokens(messages: &[super::Message]) -> u32 {
+    messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content).saturating_add(4))
+        .fold(0u32, u32::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_rules() {
+        assert!(retryable_before_first_token(&ProviderError::Unavailable(
+            "x".into()
+        )));
+        assert!(retryable_before_first_token(&ProviderError::Upstream {
+            status: 503,
+            message: String::new()
+        }));
+        assert!(!retryable_before_first_token(&ProviderError::Upstream {
+            status: 400,
+            message: String::new()
+        }));
+        assert!(retryable_before_first_token(&ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(1))
+        }));
+        assert!(!retryable_before_first_token(&ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(60))
+        }));
+        assert!(!retryable_before_first_token(&ProviderError::Timeout(
+            Duration::from_secs(1)
+        )));
+    }
+
+    #[test]
+    fn estimates() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcde"), 2);
+    }
+
+    #[test]
+    fn tls_config_builds_with_bundled_roots() {
+        assert!(tls_config().is_ok());
+    }
+}

@@ -1,0 +1,420 @@
+//! Markdown answers to safe HTML for the browser UI.
+//!
+//! The model's text (and whatever a retrieved document put in it) is untrusted: it is rendered with
+//! pulldown-cmark and then cleaned by ammonia against a small allow-list, so nothing in an answer
+//! can run script, load a frame, style the page or navigate to a `javascript:` URL. The UI inserts
+//! this HTML as is; the Content-Security-Policy is a second, independent wall.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use ammonia::{Builder, UrlRelative};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
+mod snapshots;
+pub use snapshots::HtmlSnapshots;
+
+/// Tags markdown produces (plus a few harmless inline ones models like to write as raw HTML).
+/// Anything else is dropped; `script` and `style` are dropped with their content.
+const ALLOWED_TAGS: &[&str] = &[
+    "a",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+];
+
+/// Links may only leave for the web or a mail client.
+const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
+
+static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
+    let mut builder = Builder::empty();
+    builder
+        .tags(ALLOWED_TAGS.iter().copied().collect())
+        .clean_content_tags(HashSet::from(["script", "style"]))
+        .tag_attributes(HashMap::from([
+            ("a", HashSet::from(["href", "title"])),
+            ("ol", HashSet::from(["start"])),
+            ("code", HashSet::from(["class"])),
+        ]))
+        .url_schemes(URL_SCHEMES.iter().copied().collect())
+        // A relative link in an answer would point into this server: meaningless, so dropped.
+        .url_relative(UrlRelative::Deny)
+        .link_rel(Some("noopener noreferrer"))
+        .set_tag_attribute_values(HashMap::from([(
+            "a",
+            HashMap::from([("target", "_blank")]),
+        )]))
+        .strip_comments(true)
+        .attribute_filter(keep_language_class);
+    builder
+});
+
+/// Keeps `class` on `<code>` only when it is the `language-xxx` marker of a fenced block, so a
+/// model cannot borrow the page's own classes to restyle or hide parts of the UI.
+fn keep_language_class<'u>(element: &str, attribute: &str, value: &'u str) -> Option<Cow<'u, str>> {
+    if element == "code" && attribute == "class" {
+        return is_language_class(value).then_some(Cow::Borrowed(value));
+    }
+    Some(Cow::Borrowed(value))
+}
+
+fn is_language_class(value: &str) -> bool {
+    value.strip_prefix("language-").is_some_and(|lang| {
+        !lang.is_empty()
+            && lang.len() <= 32
+            && lang
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#' | '.'))
+    })
+}
+
+/// Renders markdown (tables and strikethrough included) to sanitized HTML.
+///
+/// Works on partial answers too (an unclosed code fence renders as a code block), so the server
+/// can send snapshots while the answer streams.
+pub fn markdown_to_html(markdown: &str) -> String {
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    let parser = Parser::new_ext(markdown, options).map(image_to_link);
+    let mut html = String::with_capacity(markdown.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, parser);
+    SANITIZER.clean(&html).to_string()
+}
+
+/// Images become plain links to them: the page's CSP would block remote images anyway, and an
+/// image in an answer is a way to make the reader's browser call a third party.
+fn image_to_link(event: Event<'_>) -> Event<'_> {
+    match event {
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }),
+        Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::markdown_to_html as render;
+
+    /// Whatever hostile input went in, no dangerous element or attribute may come out. Only the
+    /// markup is checked: the same words as escaped text (`&lt;script&gt;`) are inert.
+    fn assert_inert(html: &str) {
+        // Text never contains a raw `<` (the renderer escapes it), so each `<` opens a tag.
+        for tag in html.split('<').skip(1) {
+            let tag = tag
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let name: String = tag
+                .trim_start_matches('/')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(
+                super::ALLOWED_TAGS.contains(&name.as_str()),
+                "tag <{tag}> survived in {html}"
+            );
+            for needle in [
+                "javascript:",
+                "vbscript:",
+                "data:",
+                "style=",
+                "srcdoc",
+                "xlink",
+            ] {
+                assert!(
+                    !tag.contains(needle),
+                    "{needle:?} survived in <{tag}> of {html}"
+                );
+            }
+            for key in attribute_names(&tag) {
+                assert!(
+                    ["href", "title", "rel", "target", "class", "start"].contains(&key.as_str()),
+                    "attribute {key:?} survived in <{tag}> of {html}"
+                );
+            }
+        }
+    }
+
+    /// The attribute names of a tag's inside (`a href="x y" rel=z` -> `href`, `rel`).
+    fn attribute_names(tag: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut quote = None;
+        let mut current = String::new();
+        let mut in_value = false;
+        // Skip the tag name itself.
+        let rest = tag.trim_start_matches(|c: char| c != ' ' && c != '\n');
+        for c in rest.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '=') => {
+                    names.push(std::mem::take(&mut current));
+                    in_value = true;
+                }
+                (None, c) if c.is_whitespace() || c == '/' => {
+                    if !current.is_empty() && !in_value {
+                        names.push(std::mem::take(&mut current));
+                    }
+                    current.clear();
+                    in_value = false;
+                }
+                (None, c) if !in_value => current.push(c),
+                (None, _) => {}
+            }
+        }
+        if !current.is_empty() && !in_value {
+            names.push(current);
+        }
+        names
+    }
+
+    #[test]
+    fn the_inertness_check_itself_catches_dangerous_markup() {
+        for html in [
+            "<script>x</script>",
+            "<p onclick=\"x\">a</p>",
+            "<a href=\"javascript:x\">a</a>",
+            "<a title=\"a b\" onmouseover=x>a</a>",
+            "<svg></svg>",
+            "<p style=\"color:red\">a</p>",
+        ] {
+            assert!(
+                std::panic::catch_unwind(|| assert_inert(html)).is_err(),
+                "{html} passed"
+            );
+        }
+        assert_inert(
+            "<p><a href=\"https://x.example\" title=\"on=1\" rel=\"noopener noreferrer\">a</a></p>",
+        );
+    }
+
+    #[test]
+    fn renders_common_markdown() {
+        let html = render(
+            "# Title\n\nSome *em* and **strong**, `code`, ~~gone~~.\n\n- a\n- b\n\n1. one\n2. two\n\n> quote\n",
+        );
+        assert!(html.contains("<h1>Title</h1>"), "{html}");
+        assert!(html.contains("<em>em</em>") && html.contains("<strong>strong</strong>"));
+        assert!(html.contains("<code>code</code>") && html.contains("<del>gone</del>"));
+        assert!(html.contains("<ul>\n<li>a</li>") && html.contains("<ol>\n<li>one</li>"));
+        assert!(html.contains("<blockquote>"));
+    }
+
+    #[test]
+    fn renders_tables() {
+        let html = render("| a | b |\n|---|:-:|\n| 1 | 2 |\n");
+        assert!(
+            html.contains("<table>") && html.contains("<th>a</th>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>1</td>"), "{html}");
+        // The alignment style attribute is stripped (the CSP forbids inline styles anyway).
+        assert!(!html.contains("style="), "{html}");
+    }
+
+    #[test]
+    fn code_blocks_keep_their_language_class() {
+        let html = render("```rust\nfn main() { println!(\"<hi>\"); }\n```\n");
+        assert_eq!(
+            html,
+            "<pre><code class=\"language-rust\">fn main() { println!(\"&lt;hi&gt;\"); }\n</code></pre>\n"
+        );
+    }
+
+    #[test]
+    fn unclosed_code_fence_renders_as_code_while_streaming() {
+        let html = render("Here:\n\n```python\nprint('x')\n");
+        assert!(
+            html.contains("<pre><code class=\"language-python\">print('x')"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn foreign_classes_are_removed() {
+        let html = render(
+            "<code class=\"composer hidden\">x</code> <code class=\"language-a b\">y</code>",
+        );
+        assert!(!html.contains("class="), "{html}");
+    }
+
+    #[test]
+    fn links_open_safely() {
+        let html = render("[docs](https://example.com/a?b=1) and <mailto:a@example.com>");
+        assert!(
+            html.contains(
+                "<a href=\"https://example.com/a?b=1\" target=\"_blank\" rel=\"noopener noreferrer\">docs</a>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("href=\"mailto:a@example.com\""), "{html}");
+    }
+
+    #[test]
+    fn raw_html_links_get_rel_and_target_overwritten() {
+        let html = render("<a href=\"https://example.com\" rel=\"opener\" target=\"_self\">x</a>");
+        assert!(html.contains("rel=\"noopener noreferrer\""), "{html}");
+        assert!(html.contains("target=\"_blank\""), "{html}");
+        assert!(!html.contains("opener\"") || html.contains("noopener noreferrer\""));
+        assert!(!html.contains("_self"), "{html}");
+    }
+
+    #[test]
+    fn script_tags_are_removed_with_their_content() {
+        for input in [
+            "<script>window.__pwned = 1</script>",
+            "hello <script src=\"https://evil.example/x.js\"></script> world",
+            "<SCRIPT>alert(1)</SCRIPT>",
+            "<scr<script>ipt>alert(1)</script>",
+            "```\n</code></pre><script>alert(1)</script>\n```",
+        ] {
+            let html = render(input);
+            assert_inert(&html);
+            assert!(
+                !html.contains("__pwned") && !html.contains("alert(1)</"),
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_handlers_are_removed() {
+        for input in [
+            "<img src=x onerror=\"window.__pwned=1\">",
+            "<p onclick=\"alert(1)\">click</p>",
+            "<a href=\"https://example.com\" onmouseover=\"alert(1)\">x</a>",
+            "<b/onmouseover=alert(1)>x</b>",
+            "<details open ontoggle=alert(1)>",
+            "<body onload=alert(1)>",
+        ] {
+            assert_inert(&render(input));
+        }
+    }
+
+    #[test]
+    fn dangerous_url_schemes_are_removed() {
+        for input in [
+            "[click](javascript:alert(1))",
+            "[click](JaVaScRiPt:alert(1))",
+            "[click](vbscript:msgbox(1))",
+            "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+            "[click](&#106;avascript:alert(1))",
+            "[click](&#x6A;avascript&#58;alert(1))",
+            "[click](java%0ascript:alert(1))",
+            "[click](<java\tscript:alert(1)>)",
+            "[ref]\n\n[ref]: javascript:alert(1)",
+            "<javascript:alert(1)>",
+            "![img](javascript:alert(1))",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "<a href=\"jav&#x09;ascript:alert(1)\">x</a>",
+            "<a href=\"&#0000106&#0000097&#0000118&#0000097&#0000115&#0000099&#0000114&#0000105&#0000112&#0000116&#0000058alert(1)\">x</a>",
+            "<a href=\" javascript:alert(1)\">x</a>",
+            "<a href=\"data:text/html,<script>alert(1)</script>\">x</a>",
+            "<a href=\"vbscript:msgbox(1)\">x</a>",
+            "<a href=\"/relative\">x</a>",
+            "<a href=\"//evil.example\">x</a>",
+        ] {
+            let html = render(input);
+            assert_inert(&html);
+            assert!(
+                !html.contains("href=\"/"),
+                "relative link survived in {html}"
+            );
+        }
+    }
+
+    #[test]
+    fn svg_math_iframes_objects_forms_are_removed() {
+        for input in [
+            "<svg onload=alert(1)><circle r=10 /></svg>",
+            "<svg><script>alert(1)</script></svg>",
+            "<svg><a xlink:href=\"javascript:alert(1)\"><text>x</text></a></svg>",
+            "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+            "<iframe src=\"https://evil.example\"></iframe>",
+            "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>",
+            "<object data=\"javascript:alert(1)\"></object><embed src=x>",
+            "<form action=\"https://evil.example\"><input name=p></form>",
+            "<link rel=stylesheet href=https://evil.example/x.css><meta http-equiv=refresh content=\"0;url=javascript:alert(1)\">",
+            "<base href=\"https://evil.example/\">",
+            "<style>body{display:none}</style>",
+            "<div style=\"position:fixed;inset:0\">cover</div>",
+        ] {
+            assert_inert(&render(input));
+        }
+    }
+
+    #[test]
+    fn entity_and_unclosed_tricks_stay_text() {
+        for input in [
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+            "<img src=x onerror=alert(1)",
+            "<a href=\"javascript:alert(1)",
+            "<scr\0ipt>alert(1)</script>",
+            "<!--<script>alert(1)</script>-->",
+            "<![CDATA[<script>alert(1)</script>]]>",
+            "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
+        ] {
+            let html = render(input);
+            assert_inert(&html);
+        }
+        // Escaped markup is shown to the reader, not interpreted.
+        assert_eq!(
+            render("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
+        );
+    }
+
+    #[test]
+    fn images_become_links() {
+        let html = render("![a chart](https://example.com/c.png)");
+        assert_eq!(
+            html,
+            "<p><a href=\"https://example.com/c.png\" target=\"_blank\" rel=\"noopener noreferrer\">a chart</a></p>\n"
+        );
+    }
+
+    #[test]
+    fn empty_and_plain_inputs() {
+        assert_eq!(render(""), "");
+        assert_eq!(render("plain"), "<p>plain</p>\n");
+    }
+}

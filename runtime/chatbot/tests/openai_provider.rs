@@ -1,0 +1,297 @@
+//! The `openai` provider against the fake upstream, over real HTTP.
+
+// A test that cannot unwrap has failed: panicking is the point.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use greenlight::provider::{
+    ChatRequest, FinishReason, Message, OpenAiProvider, OpenAiSettings, Provider, ProviderError,
+    ProviderEvent, ProviderStream, Role,
+};
+use greenlight_fake_llm::{Config, FakeLlm, Stats};
+
+fn settings(fake: &FakeLlm) -> OpenAiSettings {
+    OpenAiSettings {
+        base_url: fake.openai_base_url(),
+        api_key: Some("sk-test-not-a-real-key".to_owned()),
+        model: "fake-model".to_owned(),
+        connect_timeout: Duration::from_secs(2),
+        first_token_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(2),
+        max_retries: 2,
+    }
+}
+
+fn provider(settings: OpenAiSettings) -> OpenAiProvider {
+    OpenAiProvider::new(settings).unwrap()
+}
+
+fn request(text: &str) -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            Message {
+                role: Role::System,
+                content: "You are a test.".to_owned(),
+            },
+            Message {
+                role: Role::User,
+                content: text.to_owned(),
+            },
+        ],
+        max_tokens: 256,
+        temperature: None,
+    }
+}
+
+/// The deltas' text and how the stream ended.
+async fn collect(mut stream: ProviderStream) -> (String, Result<ProviderEvent, ProviderError>) {
+    let mut text = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(ProviderEvent::Delta(delta)) => text.push_str(&delta),
+            Ok(ProviderEvent::Sources(_)) => {}
+            Ok(done @ ProviderEvent::Done { .. }) => {
+                assert!(stream.next().await.is_none(), "nothing after Done");
+                return (text, Ok(done));
+            }
+            Err(error) => {
+                assert!(stream.next().await.is_none(), "nothing after an error");
+                return (text, Err(error));
+            }
+        }
+    }
+    panic!("the stream ended without Done or an error");
+}
+
+async fn wait_for(fake: &FakeLlm, within: Duration, what: impl Fn(&Stats) -> bool) {
+    let deadline = Instant::now() + within;
+    while !what(&fake.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "stats never matched: {:?}",
+            fake.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn streams_an_answer_with_the_upstream_usage() {
+    let fake = FakeLlm::start(Config {
+        tokens: 12,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let provider = provider(settings(&fake));
+    assert_eq!(provider.name(), "openai");
+    assert_eq!(provider.model(), "fake-model");
+    let (text, end) = collect(provider.stream(request("hello"))).await;
+    assert_eq!(text.split(' ').count(), 12);
+    assert!(text.starts_with("Greenlight ships"));
+    let ProviderEvent::Done {
+        finish_reason,
+        usage,
+    } = end.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(finish_reason, FinishReason::Stop);
+    assert_eq!(usage.completion_tokens, 12);
+    assert!(usage.prompt_tokens > 0);
+    wait_for(&fake, Duration::from_secs(1), |s| s.completed == 1).await;
+}
+
+#[tokio::test]
+async fn estimates_usage_when_the_upstream_sends_none() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let (text, end) =
+        collect(provider(settings(&fake)).stream(request("[[no-usage]][[echo]] abcdefgh"))).await;
+    assert_eq!(text, "abcdefgh");
+    let ProviderEvent::Done { usage, .. } = end.unwrap() else {
+        panic!()
+    };
+    assert_eq!(usage.completion_tokens, 2);
+    assert!(usage.prompt_tokens >= 8, "{usage:?}");
+}
+
+#[tokio::test]
+async fn max_tokens_gives_a_length_finish() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let mut short = request("hi");
+    short.max_tokens = 3;
+    let (_, end) = collect(provider(settings(&fake)).stream(short)).await;
+    let ProviderEvent::Done {
+        finish_reason,
+        usage,
+    } = end.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(finish_reason, FinishReason::Length);
+    assert_eq!(usage.completion_tokens, 3);
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_retried_after_retry_after() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    fake.fail_next(1, 429);
+    let started = Instant::now();
+    let (text, end) = collect(provider(settings(&fake)).stream(request("hi"))).await;
+    assert!(end.is_ok(), "{end:?}");
+    assert!(!text.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After: 1 honoured"
+    );
+    assert_eq!(fake.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn a_rate_limit_on_every_attempt_ends_rate_limited() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let mut once = settings(&fake);
+    once.max_retries = 1;
+    let (_, end) = collect(provider(once).stream(request("[[429]]"))).await;
+    assert!(
+        matches!(end, Err(ProviderError::RateLimited { retry_after: Some(d) }) if d == Duration::from_secs(1)),
+        "{end:?}"
+    );
+    assert_eq!(fake.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_succeed() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    fake.fail_next(2, 500);
+    let (_, end) = collect(provider(settings(&fake)).stream(request("hi"))).await;
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(fake.stats().requests, 3);
+}
+
+#[tokio::test]
+async fn server_errors_beyond_the_retries_end_as_upstream_errors() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    fake.fail_next(5, 500);
+    let (text, end) = collect(provider(settings(&fake)).stream(request("hi"))).await;
+    assert!(text.is_empty());
+    match end {
+        Err(ProviderError::Upstream { status, message }) => {
+            assert_eq!(status, 500);
+            assert!(message.contains("server had an error"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.stats().requests, 3, "1 attempt + 2 retries");
+}
+
+#[tokio::test]
+async fn a_cut_stream_is_interrupted_and_not_retried() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let (text, end) = collect(provider(settings(&fake)).stream(request("[[cut]]"))).await;
+    assert!(!text.is_empty(), "tokens before the cut reach the user");
+    assert!(matches!(end, Err(ProviderError::Interrupted(_))), "{end:?}");
+    assert_eq!(fake.stats().requests, 1, "no retry after the first token");
+}
+
+#[tokio::test]
+async fn a_malformed_chunk_is_malformed_and_not_retried() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let (text, end) = collect(provider(settings(&fake)).stream(request("[[malformed]]"))).await;
+    assert!(!text.is_empty());
+    assert!(matches!(end, Err(ProviderError::Malformed(_))), "{end:?}");
+    assert_eq!(fake.stats().requests, 1);
+}
+
+#[tokio::test]
+async fn a_hung_upstream_times_out_within_the_first_token_budget() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let mut quick = settings(&fake);
+    quick.first_token_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let (_, end) = collect(provider(quick).stream(request("[[hang]]"))).await;
+    assert!(
+        matches!(end, Err(ProviderError::Timeout(d)) if d == Duration::from_millis(300)),
+        "{end:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fake.stats().requests, 1, "a timeout is not retried");
+}
+
+#[tokio::test]
+async fn a_slow_first_token_times_out_and_a_silent_stream_hits_the_idle_timeout() {
+    let fake = FakeLlm::start(Config {
+        slow_ms: 2_000,
+        long_delay_ms: 1_000,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut quick = settings(&fake);
+    quick.first_token_timeout = Duration::from_millis(300);
+    quick.idle_timeout = Duration::from_millis(300);
+    let (_, end) = collect(provider(quick.clone()).stream(request("[[slow]]"))).await;
+    assert!(matches!(end, Err(ProviderError::Timeout(_))), "{end:?}");
+
+    let started = Instant::now();
+    let (text, end) = collect(provider(quick).stream(request("[[long]]"))).await;
+    assert!(!text.is_empty(), "the first token came");
+    assert!(
+        matches!(end, Err(ProviderError::Timeout(d)) if d == Duration::from_millis(300)),
+        "{end:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_the_upstream_request() {
+    let fake = FakeLlm::start(Config {
+        long_delay_ms: 20,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut stream = provider(settings(&fake)).stream(request("[[long]]"));
+    for _ in 0..3 {
+        assert!(matches!(
+            stream.next().await,
+            Some(Ok(ProviderEvent::Delta(_)))
+        ));
+    }
+    assert_eq!(fake.stats().active, 1);
+    drop(stream);
+    wait_for(&fake, Duration::from_secs(1), |s| {
+        s.cancelled == 1 && s.active == 0
+    })
+    .await;
+    assert_eq!(fake.stats().completed, 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let mut closed = settings(&fake);
+    closed.base_url = format!("http://127.0.0.1:{port}/v1");
+    closed.max_retries = 1;
+    let (_, end) = collect(provider(closed).stream(request("hi"))).await;
+    assert!(matches!(end, Err(ProviderError::Unavailable(_))), "{end:?}");
+}
+
+#[tokio::test]
+async fn markdown_and_hostile_answers_pass_through_verbatim() {
+    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let provider = provider(settings(&fake));
+    let (markdown, _) = collect(provider.stream(request("[[markdown]]"))).await;
+    assert!(markdown.contains("```bash\n"));
+    let (hostile, _) = collect(provider.stream(request("[[hostile]]"))).await;
+    assert!(hostile.contains("<script>"));
+}
