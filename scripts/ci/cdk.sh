@@ -24,15 +24,17 @@ offline_cdk() {
     GREENLIGHT_SKIP_BUNDLING=1 CDK_DISABLE_CLI_TELEMETRY=true npx cdk "$@"
 }
 out=$ROOT/cdk/cdk.out
-rm -rf "$out" "$out-https"
+https=$(mktemp -d)
+trap 'rm -rf "$https"' EXIT
+rm -rf "$out"
 step "cdk synth: no context (cdk-nag AwsSolutions)"
 offline_cdk synth --quiet --output "$out"
 step "cdk synth: HTTPS, Bedrock, VPC endpoints, alarm e-mail (cdk-nag AwsSolutions)"
-offline_cdk synth --quiet --output "$out-https" \
+offline_cdk synth --quiet --output "$https" \
   -c connectionArn=arn:aws:codeconnections:eu-west-1:123456789012:connection/0123abcd-0123-4567-89ab-0123456789ab \
   -c repository=example-org/greenlight -c llmProvider=bedrock \
   -c llmModel=eu.anthropic.claude-3-haiku-20240307-v1:0 -c egress=vpc-endpoints \
   -c certificateArn=arn:aws:acm:eu-west-1:123456789012:certificate/0123abcd-0123-4567-89ab-0123456789ab \
   -c domainName=chat.example.com -c alarmEmail=ops@example.com -c cpuArchitecture=ARM64
 step "cfn-lint"
-cfn-lint "$out"/*.template.json "$out-https"/*.template.json
+cfn-lint "$out"/*.template.json "$https"/*.template.json
