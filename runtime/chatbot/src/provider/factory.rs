@@ -3,10 +3,23 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ProviderKind};
+use crate::provider::offline::{DEFAULT_MODEL, OfflineProvider, OfflineSettings};
 use crate::provider::{ChatRequest, Provider, ProviderError, ProviderStream, Readiness};
 
 /// The provider chosen by configuration.
 pub fn build(config: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
+    if config.llm_provider == ProviderKind::Offline {
+        // Returns at once: the knowledge base is indexed on a thread of its own, and /ready
+        // says "knowledge base not loaded" until it is.
+        return Ok(OfflineProvider::spawn(OfflineSettings {
+            model: config
+                .llm_model
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+            pacing: config.offline_pacing(),
+            ..OfflineSettings::default()
+        }));
+    }
     // The backends land in their own modules; until one is built in, the server still starts and
     // reports the gap on /ready and in every answer rather than pretending to answer.
     Ok(Arc::new(NotBuiltIn {
