@@ -337,13 +337,15 @@ export class GreenlightService extends Construct {
       secrets: this.apiKeySecret
         ? { OPENAI_API_KEY: ecs.Secret.fromSecretsManager(this.apiKeySecret) }
         : undefined,
+      // The same timings as taskdef.json: the CDK revision and the pipeline's run alike.
       healthCheck: {
         command: [...CONTRACT.containerHealthCheck],
-        interval: Duration.seconds(10),
-        timeout: Duration.seconds(3),
+        interval: Duration.seconds(5),
+        timeout: Duration.seconds(2),
         retries: 3,
         startPeriod: Duration.seconds(10),
       },
+      linuxParameters: this.dropAllCapabilities(),
       stopTimeout: Duration.seconds(CONTRACT.stopTimeoutSeconds),
       readonlyRootFilesystem: true,
       ulimits: [{ name: ecs.UlimitName.NOFILE, softLimit: 65536, hardLimit: 65536 }],
@@ -498,6 +500,12 @@ export class GreenlightService extends Construct {
   /** Lets `peer` reach the test listener (8080) of the load balancer. */
   public allowTestTrafficFrom(peer: ec2.IPeer, description: string): void {
     this.loadBalancerSecurityGroup.addIngressRule(peer, ec2.Port.tcp(CONTRACT.testListenerPort), description);
+  }
+
+  private dropAllCapabilities(): ecs.LinuxParameters {
+    const linux = new ecs.LinuxParameters(this, 'LinuxParameters');
+    linux.dropCapabilities(ecs.Capability.ALL);
+    return linux;
   }
 
   private createVpc(natGateways: number): ec2.Vpc {
