@@ -20,6 +20,7 @@ pub fn build(config: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
     match config.llm_provider {
         ProviderKind::Offline => Ok(OfflineProvider::spawn(OfflineSettings {
             model: model.unwrap_or_else(|| offline::DEFAULT_MODEL.to_owned()),
+            pacing: config.offline_pacing(),
             ..OfflineSettings::default()
         })),
         ProviderKind::Openai => {
