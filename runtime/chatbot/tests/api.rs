@@ -656,3 +656,39 @@ async fn the_page_is_served() {
     let res = router.oneshot(get("/nope")).await.expect("res");
     assert!(res.headers().contains_key("x-content-type-options"));
 }
+
+/// A provider whose stream panics: a bug in a backend must end the chat, not the server.
+struct Panicking;
+
+impl greenlight::provider::Provider for Panicking {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+    fn model(&self) -> &str {
+        "m"
+    }
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
+    fn stream(&self, _: greenlight::provider::ChatRequest) -> greenlight::provider::ProviderStream {
+        Box::pin(futures_util::stream::poll_fn(
+            |_| -> std::task::Poll<Option<_>> { panic!("provider bug") },
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_provider_ends_the_chat_with_an_internal_error() {
+    let state = greenlight::state::AppState::new(&config(&[]), std::sync::Arc::new(Panicking));
+    let router = greenlight::app::router(state);
+    let res = router
+        .clone()
+        .oneshot(post_json("/api/chat", HELLO))
+        .await
+        .expect("res");
+    let events = parse_sse(&body_string(res).await);
+    assert_eq!(names(&events), ["meta", "error"]);
+    assert_eq!(events[1].json()["code"], "internal");
+    let res = router.oneshot(get("/health")).await.expect("res");
+    assert_eq!(res.status(), StatusCode::OK);
+}
