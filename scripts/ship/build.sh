@@ -11,8 +11,9 @@
 # (CODEBUILD_RESOLVED_SOURCE_VERSION, else `git rev-parse HEAD`): an immutable tag, never `latest`.
 # --push (CodeBuild) pushes it to ECR_REPOSITORY_URI; the ECR login is the caller's job.
 # Without --push nothing leaves the machine.
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-cd "$ROOT"
+cd "$ROOT" || exit
 
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 

@@ -94,11 +94,39 @@ def values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def values_from_template(template_path: Path, commit: str | None) -> dict[str, Any]:
+def read_template(path: Path) -> dict[str, Any]:
     try:
-        template = json.loads(template_path.read_text())
+        template = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise RenderError(f"cannot read CloudFormation template {template_path}: {err}") from err
+        raise RenderError(f"cannot read CloudFormation template {path}: {err}") from err
+    if not isinstance(template, dict):
+        raise RenderError(f"{path} is not a CloudFormation template (no JSON object)")
+    return template
+
+
+def sibling_exports(template_path: Path) -> dict[str, Any]:
+    """Export name -> exported value of every template beside this one: a multi-stack CDK app
+    hands the pipeline stack its values as Fn::ImportValue of the other stacks' outputs."""
+    exports: dict[str, Any] = {}
+    for path in sorted(template_path.parent.glob("*.template.json")):
+        for output in (read_template(path).get("Outputs") or {}).values():
+            name = (output.get("Export") or {}).get("Name")
+            if isinstance(name, str):
+                exports[name] = output.get("Value")
+    return exports
+
+
+def resolve_imports(value: Any, exports: Mapping[str, Any]) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"Fn::ImportValue"}:
+        name = value["Fn::ImportValue"]
+        if isinstance(name, str) and name in exports:
+            return resolve_imports(exports[name], exports)
+    return value
+
+
+def values_from_template(template_path: Path, commit: str | None) -> dict[str, Any]:
+    template = read_template(template_path)
+    exports = sibling_exports(template_path)
     logical_id, variables = codebuild_environment(template)
     values: dict[str, Any] = {name: "" for name in REQUIRED + OPTIONAL}
     for entry in variables:
@@ -111,7 +139,7 @@ def values_from_template(template_path: Path, commit: str | None) -> dict[str, A
                 f"{name}: CodeBuild project {logical_id} gives it as {kind}; "
                 "render.py needs PLAINTEXT values (the ARN itself, not the secret)"
             )
-        value = entry.get("Value", "")
+        value = resolve_imports(entry.get("Value", ""), exports)
         values[name] = value if is_intrinsic(value) else canonical(value)
     # CodeBuild sets the region of the build itself; the CDK app need not pass it.
     if not values["AWS_DEFAULT_REGION"]:

@@ -10,7 +10,7 @@ import botocore.session
 import pytest
 import yaml
 from botocore.validate import ParamValidator
-from conftest import ROOT, render
+from ship_support import ROOT, render
 
 
 def rendered(env: dict[str, str], tmp_path) -> tuple[dict, dict]:
@@ -64,6 +64,7 @@ def test_taskdef_carries_the_contract_values(env, tmp_path):
     assert c["stopTimeout"] == 35
     assert c["readonlyRootFilesystem"] is True
     assert c["user"] == "65532:65532"
+    assert c["linuxParameters"] == {"capabilities": {"drop": ["ALL"]}}
     assert {"name": "nofile", "softLimit": 65536, "hardLimit": 65536} in c["ulimits"]
     assert c["logConfiguration"] == {
         "logDriver": "awslogs",
@@ -81,6 +82,7 @@ def test_taskdef_carries_the_contract_values(env, tmp_path):
         "DRAIN_SECONDS": "25",
         "GIT_COMMIT": env["GIT_COMMIT"],
         "IMAGE_URI": f"{env['ECR_REPOSITORY_URI']}:{env['GIT_COMMIT']}",
+        "LOG_FORMAT": "json",
     }
 
 

@@ -160,11 +160,12 @@ async function stream(conversation, message) {
       fail(message, "stream_interrupted", "The connection was lost while the answer was streaming.");
     }
   } finally {
+    const follow = nearBottom();
     streaming = null;
     store.touch(conversation);
     persist();
     render();
-    if (nearBottom()) scrollToEnd();
+    if (follow) scrollToEnd();
     announce(
       message.status === "done" ? "Answer complete." : message.status === "stopped" ? "Stopped." : `Error: ${message.error?.title}`,
     );

@@ -139,7 +139,7 @@ export function fillAnswer(content, message, tail) {
   }
   if (tail) content.append(el("span", { className: "tail", text: tail }));
   if (!message.content && !message.html && (message.status === "streaming" || !message.status)) {
-    content.append(el("span", { className: "typing", "aria-label": "Greenlight is answering" }, el("span"), el("span"), el("span")));
+    content.append(el("span", { className: "typing", role: "img", "aria-label": "Greenlight is answering" }, el("span"), el("span"), el("span")));
   }
 }
 

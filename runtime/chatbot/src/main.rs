@@ -1,3 +1,58 @@
-fn main() {
-    println!("greenlight: server not built yet");
+//! `greenlight`: the chat server (`serve`, the default) and its container health check.
+
+use std::process::ExitCode;
+
+use greenlight::cli::{Cli, Command};
+use greenlight::config::Config;
+use greenlight::{healthcheck, server, telemetry};
+
+fn runtime(multi_thread: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    if let Err(e) = config.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    telemetry::init(config.log_format);
+    let result = runtime(true)
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(server::run(config)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "the server failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_or_exit();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(config)) => serve(*config),
+        Some(Command::Healthcheck(args)) => {
+            let result = runtime(false)
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(healthcheck::check(&args)));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! upstream connection inside the stream itself.
 
 pub mod bedrock;
+pub mod offline;
 pub mod openai;
 mod upstream;
 
@@ -171,3 +172,5 @@ pub struct BedrockSettings {
     pub idle_timeout: Duration,
     pub max_retries: u32,
 }
+
+pub mod factory;

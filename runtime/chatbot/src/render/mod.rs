@@ -12,6 +12,9 @@ use std::sync::LazyLock;
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
+mod snapshots;
+pub use snapshots::HtmlSnapshots;
+
 /// Tags markdown produces (plus a few harmless inline ones models like to write as raw HTML).
 /// Anything else is dropped; `script` and `style` are dropped with their content.
 const ALLOWED_TAGS: &[&str] = &[

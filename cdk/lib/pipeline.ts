@@ -1,0 +1,275 @@
+import {
+  ArnFormat,
+  Aspects,
+  Aws,
+  CfnResource,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Validations,
+  aws_codebuild as codebuild,
+  aws_codepipeline as codepipeline,
+  aws_codepipeline_actions as actions,
+  aws_ecs as ecs,
+  aws_iam as iam,
+  aws_logs as logs,
+  aws_s3 as s3,
+} from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { dropRedundantDependsOn } from './cfn';
+import type { GreenlightDeployment } from './deployment';
+import { ExplicitIamActions, nagResource } from './iam';
+import { CONTRACT, type CodeBuildEnvName } from './names';
+import type { GreenlightService } from './service';
+
+/** Properties of {@link GreenlightPipeline}. */
+export interface GreenlightPipelineProps {
+  /** The service whose image the pipeline builds. */
+  readonly service: GreenlightService;
+  /** The blue/green deployment the pipeline's Deploy stage starts. */
+  readonly deployment: GreenlightDeployment;
+  /**
+   * ARN of an AVAILABLE CodeConnections (CodeStar connections) connection to GitHub, GitLab or
+   * Bitbucket (created in the console, then completed with the provider's OAuth handshake).
+   */
+  readonly connectionArn: string;
+  /** Owner (user, organization or workspace) of the source repository. */
+  readonly repositoryOwner: string;
+  /** Name of the source repository. */
+  readonly repositoryName: string;
+  /**
+   * The branch whose pushes deploy.
+   * @default 'main'
+   */
+  readonly branch?: string;
+  /**
+   * Glob patterns of files whose change starts the pipeline (e.g. `runtime/**`, `Dockerfile`).
+   * @default - any change on the branch
+   */
+  readonly filePathsIncludes?: string[];
+  /**
+   * Glob patterns of files whose change alone does not start the pipeline (e.g. `docs/**`).
+   * @default - none
+   */
+  readonly filePathsExcludes?: string[];
+  /**
+   * CodeBuild compute size (the Rust release build with LTO wants the cores).
+   * @default codebuild.ComputeType.MEDIUM
+   */
+  readonly buildComputeType?: codebuild.ComputeType;
+  /**
+   * Build timeout.
+   * @default Duration.minutes(45)
+   */
+  readonly buildTimeout?: Duration;
+  /**
+   * Retention of the build logs.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly buildLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * The pipeline a `git push` starts: CodeConnections source (push trigger on one branch),
+ * CodeBuild running the repository's root buildspec.yml (test, build and push the image, render
+ * taskdef.json and appspec.yaml), and the CodeDeploy ECS blue/green action.
+ */
+export class GreenlightPipeline extends Construct {
+  public readonly pipeline: codepipeline.Pipeline;
+  public readonly artifactBucket: s3.Bucket;
+  public readonly project: codebuild.PipelineProject;
+  public readonly buildLogGroup: logs.LogGroup;
+  public readonly sourceAction: actions.CodeStarConnectionsSourceAction;
+  public readonly buildAction: actions.CodeBuildAction;
+  public readonly deployAction: actions.CodeDeployEcsDeployAction;
+  /** The environment CodeBuild gets (contract names), as CloudFormation values. */
+  public readonly buildEnvironment: Record<CodeBuildEnvName, string>;
+
+  constructor(scope: Construct, id: string, props: GreenlightPipelineProps) {
+    super(scope, id);
+    const { service, deployment } = props;
+    const branch = props.branch ?? 'main';
+    for (const [name, value] of Object.entries({
+      repositoryOwner: props.repositoryOwner,
+      repositoryName: props.repositoryName,
+      branch,
+    })) {
+      if (!/^[A-Za-z0-9._\-/]{1,200}$/.test(value)) {
+        throw new Error(`${name}: '${value}' must be 1 to 200 characters of letters, digits and . _ - /`);
+      }
+    }
+    if (!/^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection\/[0-9a-f-]{36}$/.test(props.connectionArn)) {
+      throw new Error(`connectionArn: '${props.connectionArn}' is not a CodeConnections connection ARN (arn:aws:codeconnections:<region>:<account>:connection/<uuid>)`);
+    }
+
+    this.artifactBucket = new s3.Bucket(this, 'Artifacts', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      versioned: true,
+      serverAccessLogsBucket: service.accessLogsBucket,
+      serverAccessLogsPrefix: 'artifacts/',
+      lifecycleRules: [
+        { noncurrentVersionExpiration: Duration.days(30) },
+        { prefix: 'codebuild-cache/', expiration: Duration.days(30) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const taskDefinition = service.taskDefinition;
+    const executionRole = taskDefinition.executionRole;
+    if (!executionRole) throw new Error('service.taskDefinition has no execution role');
+    this.buildEnvironment = {
+      AWS_DEFAULT_REGION: Aws.REGION,
+      AWS_ACCOUNT_ID: Aws.ACCOUNT_ID,
+      ECR_REPOSITORY_URI: service.repository.repositoryUri,
+      TASK_FAMILY: service.taskFamily,
+      TASK_EXECUTION_ROLE_ARN: executionRole.roleArn,
+      TASK_ROLE_ARN: taskDefinition.taskRole.roleArn,
+      LOG_GROUP_NAME: service.logGroup.logGroupName,
+      CONTAINER_NAME: CONTRACT.containerName,
+      CONTAINER_PORT: String(CONTRACT.containerPort),
+      TASK_CPU: String(service.cpu),
+      TASK_MEMORY: String(service.memoryLimitMiB),
+      CPU_ARCHITECTURE: service.cpuArchitecture === ecs.CpuArchitecture.ARM64 ? 'ARM64' : 'X86_64',
+      LLM_PROVIDER: service.llmProvider,
+      LLM_MODEL: service.llmModel,
+      OPENAI_BASE_URL: service.openAiBaseUrl,
+      OPENAI_API_KEY_SECRET_ARN: service.apiKeySecret?.secretArn ?? '',
+      DRAIN_SECONDS: String(CONTRACT.drainSeconds),
+      STOP_TIMEOUT_SECONDS: String(CONTRACT.stopTimeoutSeconds),
+      HOOK_FUNCTION_NAME: deployment.hook.functionName,
+    };
+
+    this.buildLogGroup = new logs.LogGroup(this, 'BuildLogs', {
+      retention: props.buildLogRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
+    const arm = service.cpuArchitecture === ecs.CpuArchitecture.ARM64;
+    this.project = new codebuild.PipelineProject(this, 'Build', {
+      description: 'Greenlight: test, build and push the image, render taskdef.json and appspec.yaml',
+      buildSpec: codebuild.BuildSpec.fromSourceFilename('buildspec.yml'),
+      environment: {
+        // The image is built natively for the tasks' architecture.
+        buildImage: arm
+          ? codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0
+          : codebuild.LinuxBuildImage.STANDARD_7_0,
+        computeType: props.buildComputeType ?? codebuild.ComputeType.MEDIUM,
+        privileged: true,
+      },
+      environmentVariables: Object.fromEntries(
+        Object.entries(this.buildEnvironment).map(([name, value]) => [
+          name,
+          { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value },
+        ]),
+      ),
+      timeout: props.buildTimeout ?? Duration.minutes(45),
+      cache: codebuild.Cache.bucket(this.artifactBucket, { prefix: 'codebuild-cache' }),
+      logging: { cloudWatch: { logGroup: this.buildLogGroup } },
+    });
+    // ECR: push to this repository only; the login token cannot be scoped (GetAuthorizationToken).
+    service.repository.grantPullPush(this.project);
+
+    const source = new codepipeline.Artifact('Source');
+    const build = new codepipeline.Artifact('Build');
+    this.sourceAction = new actions.CodeStarConnectionsSourceAction({
+      actionName: 'Source',
+      connectionArn: props.connectionArn,
+      owner: props.repositoryOwner,
+      repo: props.repositoryName,
+      branch,
+      output: source,
+      // The commit id becomes the image tag, and CodeBuild gets the full clone (git metadata).
+      codeBuildCloneOutput: true,
+    });
+    this.buildAction = new actions.CodeBuildAction({
+      actionName: 'Build',
+      project: this.project,
+      input: source,
+      outputs: [build],
+    });
+    this.deployAction = new actions.CodeDeployEcsDeployAction({
+      actionName: 'Deploy',
+      deploymentGroup: deployment.deploymentGroup,
+      taskDefinitionTemplateFile: build.atPath('taskdef.json'),
+      appSpecTemplateFile: build.atPath('appspec.yaml'),
+      containerImageInputs: [{ input: build, taskDefinitionPlaceholder: CONTRACT.imagePlaceholder }],
+    });
+    const pipelineRole = new iam.Role(this, 'PipelineRole', {
+      assumedBy: new iam.ServicePrincipal('codepipeline.amazonaws.com'),
+      description: 'Greenlight pipeline',
+    });
+    this.pipeline = new codepipeline.Pipeline(this, 'Pipeline', {
+      pipelineType: codepipeline.PipelineType.V2,
+      artifactBucket: this.artifactBucket,
+      role: pipelineRole,
+      restartExecutionOnUpdate: false,
+      executionMode: codepipeline.ExecutionMode.QUEUED,
+      stages: [
+        { stageName: 'Source', actions: [this.sourceAction] },
+        { stageName: 'Build', actions: [this.buildAction] },
+        { stageName: 'Deploy', actions: [this.deployAction] },
+      ],
+      triggers: [
+        {
+          providerType: codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
+          gitConfiguration: {
+            sourceAction: this.sourceAction,
+            pushFilter: [
+              {
+                branchesIncludes: [branch],
+                filePathsIncludes: props.filePathsIncludes,
+                filePathsExcludes: props.filePathsExcludes,
+              },
+            ],
+          },
+        },
+      ],
+    });
+    // CDK's DependsOn on the role duplicates the GetAtt dependency (cfn-lint W3005).
+    dropRedundantDependsOn(this.pipeline.node.defaultChild as CfnResource, pipelineRole.node.defaultChild as CfnResource);
+    Aspects.of(this).add(new ExplicitIamActions());
+    this.acknowledgeFindings(Stack.of(this));
+  }
+
+  private acknowledgeFindings(stack: Stack): void {
+    Validations.of(this).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, this.artifactBucket.arnForObjects('*'))}]`,
+      reason: 'Pipeline artifacts and the build cache get generated object keys; every grant is on this one artifact bucket.',
+    });
+    Validations.of(this.project).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken (docker login) has no resource-level permissions; push and pull are scoped to the one repository.',
+    });
+    const codebuildLogs = stack.formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: `/aws/codebuild/${this.project.projectName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    Validations.of(this.project).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, codebuildLogs)}]`,
+      reason: 'CDK\'s default CodeBuild log-group grant (log streams get generated names); this project logs to its own log group.',
+    });
+    const reportGroups = stack.formatArn({
+      service: 'codebuild',
+      resource: 'report-group',
+      resourceName: `${this.project.projectName}-*`,
+    });
+    Validations.of(this.project).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, reportGroups)}]`,
+      reason: 'Test report groups the buildspec creates are named after this project; the pattern covers only those.',
+    });
+    Validations.of(this.deployAction.actionProperties.role ?? this).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecs:RegisterTaskDefinition has no resource-level permissions; iam:PassRole is conditioned by CDK on iam:PassedToService ecs-tasks.amazonaws.com.',
+    });
+    Validations.of(this.project).acknowledge({
+      id: 'AwsSolutions-CB3',
+      reason: 'Privileged mode runs the Docker daemon that builds and pushes the image; the build runs only the repository\'s own buildspec.yml.',
+    });
+    Validations.of(this.project).acknowledge({
+      id: 'AwsSolutions-CB4',
+      reason: 'Build artifacts and cache are in the SSE-S3 encrypted, SSL-only artifact bucket; a customer-managed KMS key would add cost without a second principal to separate.',
+    });
+  }
+}

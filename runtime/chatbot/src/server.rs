@@ -1,0 +1,85 @@
+//! `greenlight serve`: bind, serve, and drain on SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app;
+use crate::config::Config;
+use crate::provider;
+use crate::shutdown;
+use crate::state::AppState;
+
+/// Time for streams to send their final event after the drain window, and for connections to close.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the server until a signal, then drains. Nothing blocking happens before the bind.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let provider = provider::factory::build(&config)?;
+    let state = AppState::new(&config, provider);
+    state
+        .version
+        .spawn_ecs_lookup(config.ecs_container_metadata_uri_v4.clone());
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("cannot listen on HOST={} PORT={}", config.host, config.port))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(
+        provider = state.provider.name(),
+        model = state.provider.model(),
+        version = state.version.version,
+        "listening on http://{addr}"
+    );
+    serve(listener, state, shutdown::signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves `state` on `listener` until `stop` resolves, then drains: see [`shutdown::Drain`].
+/// A second signal during the drain ends the window at once.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Streaming: send each small SSE frame at once.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let close = CancellationToken::new();
+    let app = app::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(close.clone().cancelled_owned());
+    let mut server = tokio::spawn(server.into_future());
+
+    tokio::select! {
+        result = &mut server => return result.map_err(std::io::Error::other)?,
+        () = stop => {}
+    }
+    let drain = state.drain.run(GRACE);
+    tokio::pin!(drain);
+    tokio::select! {
+        () = &mut drain => {}
+        () = shutdown::signal() => {
+            tracing::warn!("second signal: ending open streams now");
+            state.drain.expire();
+            drain.await;
+        }
+    }
+    // Every stream has ended: stop accepting and let open connections finish their response.
+    close.cancel();
+    match tokio::time::timeout(GRACE, &mut server).await {
+        Ok(result) => result.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!("connections still open after the grace period; exiting anyway");
+            server.abort();
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The hook's settings from its Lambda environment (docs/contract.md, "Hook configuration").
+
+use std::time::Duration;
+
+use greenlight_smoke::config as smoke;
+use greenlight_smoke::{ConfigError as SmokeConfigError, SmokeConfig};
+
+/// Largest HOOK_DEADLINE_SECONDS: a Lambda runs at most 15 minutes.
+pub const MAX_DEADLINE_SECONDS: u64 = 900;
+pub const DEFAULT_CONTAINER_NAME: &str = "greenlight";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} must be {expected}, got {value:?}")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+    #[error("{name}: {source}")]
+    Smoke {
+        name: &'static str,
+        source: SmokeConfigError,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct HookConfig {
+    /// The smoke settings; their `expect_image` and `deadline` are set per invocation.
+    pub smoke: SmokeConfig,
+    /// Whole-run deadline from HOOK_DEADLINE_SECONDS; else the Lambda's own deadline minus a margin.
+    pub deadline: Option<Duration>,
+    pub container_name: String,
+}
+
+impl HookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let url = get("TEST_LISTENER_URL").ok_or(ConfigError::Missing("TEST_LISTENER_URL"))?;
+        let base_url = smoke::parse_base_url(&url).map_err(|source| ConfigError::Smoke {
+            name: "TEST_LISTENER_URL",
+            source,
+        })?;
+        let mut config = SmokeConfig::new(base_url);
+        if let Some(v) = get("SMOKE_ROUNDS") {
+            config.rounds = number("SMOKE_ROUNDS", &v)?;
+        }
+        if let Some(v) = get("SMOKE_TTFT_BUDGET_MS") {
+            config.ttft_budget = Duration::from_millis(number("SMOKE_TTFT_BUDGET_MS", &v)?);
+        }
+        if let Some(v) = get("SMOKE_TOTAL_BUDGET_MS") {
+            config.total_budget = Duration::from_millis(number("SMOKE_TOTAL_BUDGET_MS", &v)?);
+        }
+        if let Some(v) = get("SMOKE_PROMPT") {
+            config.prompt = v;
+        }
+        let deadline = match get("HOOK_DEADLINE_SECONDS") {
+            None => None,
+            Some(v) => {
+                let seconds: u64 = number("HOOK_DEADLINE_SECONDS", &v)?;
+                if !(1..=MAX_DEADLINE_SECONDS).contains(&seconds) {
+                    return Err(ConfigError::Invalid {
+                        name: "HOOK_DEADLINE_SECONDS",
+                        expected: "between 1 and 900",
+                        value: v,
+                    });
+                }
+                Some(Duration::from_secs(seconds))
+            }
+        };
+        config.validate().map_err(|source| ConfigError::Smoke {
+            name: "SMOKE_* settings",
+            source,
+        })?;
+        Ok(Self {
+            smoke: config,
+            deadline,
+            container_name: get("CONTAINER_NAME")
+                .unwrap_or_else(|| DEFAULT_CONTAINER_NAME.to_owned()),
+        })
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        name,
+        expected: "a whole number",
+        value: value.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<HookConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        HookConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = load(&[("TEST_LISTENER_URL", "http://internal-alb:8080")]).expect("valid");
+        assert_eq!(c.smoke.rounds, 3);
+        assert_eq!(c.smoke.ttft_budget, Duration::from_millis(5_000));
+        assert_eq!(c.smoke.total_budget, Duration::from_millis(20_000));
+        assert_eq!(c.smoke.prompt, smoke::DEFAULT_PROMPT);
+        assert_eq!(c.deadline, None);
+        assert_eq!(c.container_name, "greenlight");
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let c = load(&[
+            ("TEST_LISTENER_URL", "http://h:1"),
+            ("SMOKE_ROUNDS", "5"),
+            ("SMOKE_TTFT_BUDGET_MS", "100"),
+            ("SMOKE_TOTAL_BUDGET_MS", "200"),
+            ("SMOKE_PROMPT", "hi"),
+            ("HOOK_DEADLINE_SECONDS", "30"),
+            ("CONTAINER_NAME", "app"),
+        ])
+        .expect("valid");
+        assert_eq!(c.smoke.rounds, 5);
+        assert_eq!(c.smoke.ttft_budget, Duration::from_millis(100));
+        assert_eq!(c.smoke.total_budget, Duration::from_millis(200));
+        assert_eq!(c.smoke.prompt, "hi");
+        assert_eq!(c.deadline, Some(Duration::from_secs(30)));
+        assert_eq!(c.container_name, "app");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let e = load(&[]).expect_err("missing url");
+        assert_eq!(e.to_string(), "TEST_LISTENER_URL is required");
+        let e =
+            load(&[("TEST_LISTENER_URL", "http://h"), ("SMOKE_ROUNDS", "many")]).expect_err("bad");
+        assert_eq!(
+            e.to_string(),
+            "SMOKE_ROUNDS must be a whole number, got \"many\""
+        );
+        let e = load(&[
+            ("TEST_LISTENER_URL", "http://h"),
+            ("HOOK_DEADLINE_SECONDS", "0"),
+        ])
+        .expect_err("bad");
+        assert!(
+            e.to_string()
+                .starts_with("HOOK_DEADLINE_SECONDS must be between 1 and 900"),
+            "{e}"
+        );
+        let e = load(&[("TEST_LISTENER_URL", "http://h"), ("SMOKE_ROUNDS", "0")]).expect_err("bad");
+        assert!(e.to_string().contains("rounds must be between 1"), "{e}");
+        let e = load(&[("TEST_LISTENER_URL", "ftp://h")]).expect_err("bad");
+        assert!(e.to_string().starts_with("TEST_LISTENER_URL: url:"), "{e}");
+    }
+}

@@ -1,0 +1,299 @@
+//! One invocation: find the image being rolled out, run the smoke checks against the test
+//! listener, report Succeeded or Failed to CodeDeploy, and log the outcome as one JSON line.
+
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
+use greenlight_smoke::Check;
+use serde::Serialize;
+use tokio::time::{Instant, timeout_at};
+
+use crate::aws::{Aws, AwsError, Reported, Target};
+use crate::config::{ConfigError, HookConfig};
+use crate::deadline;
+
+/// Why an invocation itself failed (returned to Lambda after logging).
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("the lifecycle event has no {0}")]
+    BadEvent(&'static str),
+    #[error("{reason} (reporting Failed: {reported})")]
+    UnknownDeployment { reason: String, reported: String },
+    #[error("checks {status}: {reason}; but {source}")]
+    ReportFailed {
+        status: &'static str,
+        reason: String,
+        source: AwsError,
+    },
+}
+
+impl HookError {
+    /// A stable name for Lambda's errorType.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadEvent(_) => "BadEvent",
+            Self::UnknownDeployment { .. } => "UnknownDeployment",
+            Self::ReportFailed { .. } => "ReportFailed",
+        }
+    }
+}
+
+/// What the invocation returns (and `cargo lambda invoke` prints).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookResponse {
+    pub deployment_id: String,
+    pub lifecycle_event_hook_execution_id: String,
+    /// `Succeeded` or `Failed`, as reported.
+    pub status: &'static str,
+    /// `recorded`, or `already_completed` when a previous invocation had reported.
+    pub reported: &'static str,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_image: Option<String>,
+    pub duration_ms: u64,
+    pub checks: Vec<Check>,
+}
+
+/// The checks' verdict before reporting.
+struct Verdict {
+    passed: bool,
+    reason: String,
+    target: Option<Target>,
+    checks: Vec<Check>,
+    unknown_deployment: bool,
+}
+
+impl Verdict {
+    fn failed(reason: String) -> Self {
+        Self {
+            passed: false,
+            reason,
+            target: None,
+            checks: Vec::new(),
+            unknown_deployment: false,
+        }
+    }
+}
+
+pub struct Hook {
+    aws: Aws,
+    /// A bad configuration does not stop the runtime: every invocation reports Failed naming it,
+    /// so the deployment fails at once instead of waiting for the hook's hour-long timeout.
+    config: Result<HookConfig, ConfigError>,
+}
+
+impl Hook {
+    pub fn new(aws: Aws, config: Result<HookConfig, ConfigError>) -> Self {
+        Self { aws, config }
+    }
+
+    pub async fn handle(
+        &self,
+        event: CodeDeployLifecycleEvent,
+        lambda_deadline: Option<SystemTime>,
+    ) -> Result<HookResponse, HookError> {
+        let started = Instant::now();
+        let deployment_id = event.deployment_id.trim().to_owned();
+        let execution_id = event.lifecycle_event_hook_execution_id.trim().to_owned();
+        if execution_id.is_empty() {
+            tracing::error!(
+                deployment_id,
+                "the lifecycle event has no lifecycleEventHookExecutionId"
+            );
+            return Err(HookError::BadEvent("lifecycleEventHookExecutionId"));
+        }
+        if deployment_id.is_empty() {
+            tracing::error!(execution_id, "the lifecycle event has no deploymentId");
+            return Err(HookError::BadEvent("deploymentId"));
+        }
+
+        let now = SystemTime::now();
+        // A deadline already past at the start is no deadline (Lambda would have stopped us);
+        // local emulators send one. Then HOOK_DEADLINE_SECONDS or the fallback bounds the run.
+        let lambda_deadline = lambda_deadline.filter(|d| {
+            let usable = *d > now;
+            if !usable {
+                tracing::warn!("the invocation's deadline is already past; ignoring it");
+            }
+            usable
+        });
+        let budget = match &self.config {
+            Ok(config) => deadline::run_budget(config.deadline, lambda_deadline, now),
+            Err(_) => Duration::ZERO,
+        };
+        let run_until = started + budget;
+        let verdict = match &self.config {
+            Err(e) => Verdict::failed(format!("the hook is misconfigured: {e}")),
+            Ok(config) => {
+                match timeout_at(run_until, self.evaluate(config, &deployment_id, run_until)).await
+                {
+                    Ok(verdict) => verdict,
+                    Err(_) => Verdict::failed(format!(
+                        "the whole-run deadline of {} ms passed before the deployment's image was known",
+                        budget.as_millis()
+                    )),
+                }
+            }
+        };
+
+        let report_until =
+            Instant::now() + deadline::report_budget(lambda_deadline, SystemTime::now());
+        let reported = self
+            .aws
+            .report(&deployment_id, &execution_id, verdict.passed, report_until)
+            .await;
+        let status = if verdict.passed {
+            "Succeeded"
+        } else {
+            "Failed"
+        };
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        log_outcome(
+            &deployment_id,
+            &execution_id,
+            status,
+            &reported,
+            &verdict,
+            duration_ms,
+        );
+
+        if verdict.unknown_deployment {
+            return Err(HookError::UnknownDeployment {
+                reason: verdict.reason,
+                reported: match &reported {
+                    Ok(_) => "recorded".to_owned(),
+                    Err(e) => e.to_string(),
+                },
+            });
+        }
+        let reported = reported.map_err(|source| HookError::ReportFailed {
+            status,
+            reason: verdict.reason.clone(),
+            source,
+        })?;
+        Ok(HookResponse {
+            deployment_id,
+            lifecycle_event_hook_execution_id: execution_id,
+            status,
+            reported: reported_label(reported),
+            reason: verdict.reason,
+            task_definition: verdict.target.as_ref().map(|t| t.task_definition.clone()),
+            expected_image: verdict.target.map(|t| t.image),
+            duration_ms,
+            checks: verdict.checks,
+        })
+    }
+
+    async fn evaluate(
+        &self,
+        config: &HookConfig,
+        deployment_id: &str,
+        run_until: Instant,
+    ) -> Verdict {
+        let target = match self.aws.target(deployment_id, &config.container_name).await {
+            Ok(target) => target,
+            Err(e) => {
+                let unknown = matches!(e, AwsError::UnknownDeployment { .. });
+                let mut verdict = Verdict::failed(e.to_string());
+                verdict.unknown_deployment = unknown;
+                return verdict;
+            }
+        };
+        let mut smoke = config.smoke.clone();
+        smoke.expect_image = Some(target.image.clone());
+        // Leave the smoke run a moment to write its report before the outer deadline cuts it.
+        smoke.deadline = run_until
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_millis(100));
+        if smoke.deadline.is_zero() {
+            let mut verdict = Verdict::failed(
+                "no time was left for the checks before the whole-run deadline".into(),
+            );
+            verdict.target = Some(target);
+            return verdict;
+        }
+        let report = greenlight_smoke::run(&smoke).await;
+        Verdict {
+            passed: report.passed,
+            reason: report.summary(),
+            target: Some(target),
+            checks: report.checks,
+            unknown_deployment: false,
+        }
+    }
+}
+
+fn reported_label(reported: Reported) -> &'static str {
+    match reported {
+        Reported::Recorded => "recorded",
+        Reported::AlreadyCompleted => "already_completed",
+    }
+}
+
+/// Per-check timings as compact JSON for the log line.
+#[derive(Serialize)]
+struct CheckTiming<'a> {
+    check: &'a str,
+    round: u32,
+    passed: bool,
+    ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttft_ms: Option<u64>,
+}
+
+/// The one structured line per invocation that says what happened and why.
+fn log_outcome(
+    deployment_id: &str,
+    execution_id: &str,
+    outcome: &str,
+    reported: &Result<Reported, AwsError>,
+    verdict: &Verdict,
+    duration_ms: u64,
+) {
+    let timings: Vec<CheckTiming<'_>> = verdict
+        .checks
+        .iter()
+        .map(|c| CheckTiming {
+            check: &c.name,
+            round: c.round,
+            passed: c.passed,
+            ms: c.duration_ms,
+            ttft_ms: c.ttft_ms,
+        })
+        .collect();
+    let checks = serde_json::to_string(&timings).unwrap_or_default();
+    let task_definition = verdict
+        .target
+        .as_ref()
+        .map_or("", |t| t.task_definition.as_str());
+    let expected_image = verdict.target.as_ref().map_or("", |t| t.image.as_str());
+    match reported {
+        Ok(r) => tracing::info!(
+            deployment_id,
+            execution_id,
+            outcome,
+            reported = reported_label(*r),
+            reason = %verdict.reason,
+            task_definition,
+            expected_image,
+            duration_ms,
+            checks,
+            "green-light hook finished"
+        ),
+        Err(e) => tracing::error!(
+            deployment_id,
+            execution_id,
+            outcome,
+            reported = %e,
+            reason = %verdict.reason,
+            task_definition,
+            expected_image,
+            duration_ms,
+            checks,
+            "green-light hook finished but could not report"
+        ),
+    }
+}
