@@ -19,7 +19,11 @@ const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:lam
 
 fn cargo_lambda() -> PathBuf {
     let venv = root().join(".venv/bin/cargo-lambda");
-    if venv.is_file() { venv } else { PathBuf::from("cargo-lambda") }
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("cargo-lambda")
+    }
 }
 
 /// `cargo lambda watch` in its own process group, so the function it starts is stopped with it.
@@ -36,7 +40,12 @@ impl Watch {
             .current_dir(root())
             .args(["lambda", "watch", "--quiet", "--ignore-changes"])
             .args(["--package", "greenlight-hook", "--bin", "greenlight-hook"])
-            .args(["--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -44,11 +53,16 @@ impl Watch {
         for (k, v) in env {
             command.arg("--env-var").arg(format!("{k}={v}"));
         }
-        let child = command.spawn().expect("start cargo lambda watch (pip install cargo-lambda)");
+        let child = command
+            .spawn()
+            .expect("start cargo lambda watch (pip install cargo-lambda)");
         let watch = Self { child, port };
         let until = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "cargo lambda watch did not listen within 60 s");
+            assert!(
+                Instant::now() < until,
+                "cargo lambda watch did not listen within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         watch
@@ -57,8 +71,19 @@ impl Watch {
     fn invoke(&self, payload: &Value) -> Output {
         Command::new(cargo_lambda())
             .current_dir(root())
-            .args(["lambda", "invoke", "greenlight-hook", "--output-format", "json"])
-            .args(["--invoke-address", "127.0.0.1", "--invoke-port", &self.port.to_string()])
+            .args([
+                "lambda",
+                "invoke",
+                "greenlight-hook",
+                "--output-format",
+                "json",
+            ])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &self.port.to_string(),
+            ])
             .arg("--data-ascii")
             .arg(payload.to_string())
             .output()
@@ -101,13 +126,21 @@ async fn the_bootstrap_reports_through_the_lambda_runtime_api() {
         "invoke failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let response: Value = serde_json::from_str(stdout.trim()).expect("the function's JSON response");
+    let response: Value =
+        serde_json::from_str(stdout.trim()).expect("the function's JSON response");
     assert_eq!(response["status"], "Succeeded", "{response:#}");
     assert_eq!(response["reported"], "recorded", "{response:#}");
     assert_eq!(response["expectedImage"], IMAGE);
-    assert_eq!(response["checks"].as_array().map(Vec::len), Some(8), "{response:#}");
     assert_eq!(
-        moto().status_of(&deployment_id, "exec-lambda-1").await.as_deref(),
+        response["checks"].as_array().map(Vec::len),
+        Some(8),
+        "{response:#}"
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, "exec-lambda-1")
+            .await
+            .as_deref(),
         Some("Succeeded")
     );
 
@@ -123,5 +156,8 @@ async fn the_bootstrap_reports_through_the_lambda_runtime_api() {
     );
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("UnknownDeployment"), "{text}");
-    assert!(text.contains("deployment d-NOSUCHDEPLOY does not exist"), "{text}");
+    assert!(
+        text.contains("deployment d-NOSUCHDEPLOY does not exist"),
+        "{text}"
+    );
 }

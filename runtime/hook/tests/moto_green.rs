@@ -33,7 +33,11 @@ fn config(url: &str, extra: &[(&str, &str)]) -> HookConfig {
         ("SMOKE_ROUNDS".to_owned(), "2".to_owned()),
         ("HOOK_DEADLINE_SECONDS".to_owned(), "30".to_owned()),
     ]);
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     HookConfig::from_lookup(|k| env.get(k).cloned()).expect("valid hook config")
 }
 
@@ -46,7 +50,8 @@ async fn invoke(
     let sdk = moto().sdk_config().await;
     let hook = Hook::new(Aws::new(&sdk), config);
     let lambda_deadline = SystemTime::now() + Duration::from_secs(120);
-    hook.handle(event(deployment_id, execution_id), Some(lambda_deadline)).await
+    hook.handle(event(deployment_id, execution_id), Some(lambda_deadline))
+        .await
 }
 
 async fn deployment(image: &str) -> String {
@@ -66,12 +71,29 @@ async fn all_good_reports_succeeded_and_a_retry_does_no_harm() {
     assert_eq!(response.status, "Succeeded", "{response:#?}");
     assert_eq!(response.reported, "recorded");
     assert_eq!(response.expected_image.as_deref(), Some(IMAGE));
-    assert!(response.task_definition.as_deref().is_some_and(|t| t.contains("task-definition/greenlight:")));
+    assert!(
+        response
+            .task_definition
+            .as_deref()
+            .is_some_and(|t| t.contains("task-definition/greenlight:"))
+    );
     // 2 rounds of health, ready, version, chat, every one passed and timed.
     assert_eq!(response.checks.len(), 8, "{response:#?}");
     assert!(response.checks.iter().all(|c| c.passed));
-    assert!(response.checks.iter().filter(|c| c.name == "chat").all(|c| c.ttft_ms.is_some()));
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Succeeded"));
+    assert!(
+        response
+            .checks
+            .iter()
+            .filter(|c| c.name == "chat")
+            .all(|c| c.ttft_ms.is_some())
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Succeeded")
+    );
 
     // Lambda retries the same execution: the status is already set, which is no error.
     let again = invoke(Ok(config(&green.url, &[])), &deployment_id, &execution_id)
@@ -79,7 +101,13 @@ async fn all_good_reports_succeeded_and_a_retry_does_no_harm() {
         .expect("a retried invocation succeeds too");
     assert_eq!(again.status, "Succeeded");
     assert_eq!(again.reported, "already_completed");
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Succeeded")
+    );
 }
 
 #[tokio::test]
@@ -92,24 +120,47 @@ async fn green_down_reports_failed() {
         .await
         .expect("the hook reports");
     assert_eq!(response.status, "Failed");
-    assert!(response.reason.contains("round 1 health failed"), "{}", response.reason);
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Failed"));
+    assert!(
+        response.reason.contains("round 1 health failed"),
+        "{}",
+        response.reason
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
+    );
 }
 
 #[tokio::test]
 #[ignore = "needs moto and the greenlight binary: run by scripts/ci/hook.sh"]
 async fn wrong_image_reports_failed() {
     // Blue still answers on the test listener: it runs the previous image.
-    let blue = Greenlight::start(&[("IMAGE_URI", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:blue")]);
+    let blue = Greenlight::start(&[(
+        "IMAGE_URI",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:blue",
+    )]);
     let deployment_id = deployment(IMAGE).await;
     let execution_id = execution_id();
     let response = invoke(Ok(config(&blue.url, &[])), &deployment_id, &execution_id)
         .await
         .expect("the hook reports");
     assert_eq!(response.status, "Failed");
-    assert!(response.reason.contains("image mismatch"), "{}", response.reason);
+    assert!(
+        response.reason.contains("image mismatch"),
+        "{}",
+        response.reason
+    );
     assert!(response.reason.contains(":blue"), "{}", response.reason);
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Failed"));
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
+    );
 }
 
 fn green_on_fake_llm(fake: &FakeLlm) -> Greenlight {
@@ -129,14 +180,35 @@ async fn slow_first_token_reports_failed() {
     let green = green_on_fake_llm(&fake);
     let deployment_id = deployment(IMAGE).await;
     let execution_id = execution_id();
-    let settings = [("SMOKE_PROMPT", "[[slow]] hello"), ("SMOKE_TTFT_BUDGET_MS", "1000")];
-    let response = invoke(Ok(config(&green.url, &settings)), &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports");
+    let settings = [
+        ("SMOKE_PROMPT", "[[slow]] hello"),
+        ("SMOKE_TTFT_BUDGET_MS", "1000"),
+    ];
+    let response = invoke(
+        Ok(config(&green.url, &settings)),
+        &deployment_id,
+        &execution_id,
+    )
+    .await
+    .expect("the hook reports");
     assert_eq!(response.status, "Failed");
-    assert!(response.reason.contains("round 1 chat failed"), "{}", response.reason);
-    assert!(response.reason.contains("ttft budget of 1000 ms"), "{}", response.reason);
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Failed"));
+    assert!(
+        response.reason.contains("round 1 chat failed"),
+        "{}",
+        response.reason
+    );
+    assert!(
+        response.reason.contains("ttft budget of 1000 ms"),
+        "{}",
+        response.reason
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
+    );
 }
 
 #[tokio::test]
@@ -154,8 +226,18 @@ async fn upstream_500_reports_failed() {
     .await
     .expect("the hook reports");
     assert_eq!(response.status, "Failed");
-    assert!(response.reason.contains("round 1 chat failed"), "{}", response.reason);
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Failed"));
+    assert!(
+        response.reason.contains("round 1 chat failed"),
+        "{}",
+        response.reason
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
+    );
 }
 
 #[tokio::test]
@@ -173,14 +255,24 @@ async fn hanging_checks_report_failed_by_the_deadline() {
         ("HOOK_DEADLINE_SECONDS", "3"),
     ];
     let started = Instant::now();
-    let response = invoke(Ok(config(&green.url, &settings)), &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports");
+    let response = invoke(
+        Ok(config(&green.url, &settings)),
+        &deployment_id,
+        &execution_id,
+    )
+    .await
+    .expect("the hook reports");
     let took = started.elapsed();
     assert_eq!(response.status, "Failed");
     assert!(response.reason.contains("deadline"), "{}", response.reason);
     assert!(took < Duration::from_secs(6), "reported after {took:?}");
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Failed"));
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
+    );
 }
 
 #[tokio::test]
@@ -190,13 +282,27 @@ async fn a_throttled_report_is_retried_and_recorded() {
     let deployment_id = deployment(IMAGE).await;
     let execution_id = execution_id();
     moto().throttle(&deployment_id, 1).await;
-    let response = invoke(Ok(config(&green.url, &[("SMOKE_ROUNDS", "1")])), &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports after a retry");
+    let response = invoke(
+        Ok(config(&green.url, &[("SMOKE_ROUNDS", "1")])),
+        &deployment_id,
+        &execution_id,
+    )
+    .await
+    .expect("the hook reports after a retry");
     assert_eq!(response.status, "Succeeded", "{response:#?}");
     assert_eq!(response.reported, "recorded");
-    assert_eq!(moto().calls(&deployment_id).await, (2, 1), "one throttled call, then one recorded");
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        moto().calls(&deployment_id).await,
+        (2, 1),
+        "one throttled call, then one recorded"
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Succeeded")
+    );
 }
 
 #[tokio::test]
@@ -208,9 +314,15 @@ async fn an_unknown_deployment_is_a_clear_error() {
         .expect_err("an unknown deployment fails the invocation");
     assert_eq!(error.kind(), "UnknownDeployment");
     let message = error.to_string();
-    assert!(message.contains("deployment d-DOESNOTEXIST does not exist"), "{message}");
+    assert!(
+        message.contains("deployment d-DOESNOTEXIST does not exist"),
+        "{message}"
+    );
     // The report was attempted and refused for the same reason.
-    assert!(message.contains("reporting Failed: PutLifecycleEventHookExecutionStatus failed"), "{message}");
+    assert!(
+        message.contains("reporting Failed: PutLifecycleEventHookExecutionStatus failed"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -223,6 +335,16 @@ async fn a_misconfigured_hook_still_reports_failed() {
         .await
         .expect("the hook reports");
     assert_eq!(response.status, "Failed");
-    assert!(response.reason.contains("TEST_LISTENER_URL is required"), "{}", response.reason);
-    assert_eq!(moto().status_of(&deployment_id, &execution_id).await.as_deref(), Some("Failed"));
+    assert!(
+        response.reason.contains("TEST_LISTENER_URL is required"),
+        "{}",
+        response.reason
+    );
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
+    );
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, ComputePlatform, DeploymentOption, DeploymentStyle, DeploymentType, RevisionLocation,
-    RevisionLocationType,
+    AppSpecContent, ComputePlatform, DeploymentOption, DeploymentStyle, DeploymentType,
+    RevisionLocation, RevisionLocationType,
 };
 use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
@@ -30,12 +30,17 @@ fn target_dir() -> PathBuf {
 
 /// A binary from GREENLIGHT_BIN / FAKE_LLM_BIN, else the workspace's debug build.
 pub fn binary(env: &str, name: &str) -> PathBuf {
-    let path = std::env::var_os(env).map_or_else(|| target_dir().join("debug").join(name), PathBuf::from);
+    let path =
+        std::env::var_os(env).map_or_else(|| target_dir().join("debug").join(name), PathBuf::from);
     assert!(
         path.is_file(),
         "{} not found: build it (cargo build -p {}) or set {env}",
         path.display(),
-        if name == "greenlight" { "greenlight" } else { "greenlight-fake-llm" }
+        if name == "greenlight" {
+            "greenlight"
+        } else {
+            "greenlight-fake-llm"
+        }
     );
     path
 }
@@ -43,7 +48,11 @@ pub fn binary(env: &str, name: &str) -> PathBuf {
 /// The project's virtualenv python (scripts/lib.sh python_env), else python3 on PATH.
 pub fn python() -> PathBuf {
     let venv = root().join(".venv/bin/python");
-    if venv.is_file() { venv } else { PathBuf::from("python3") }
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }
 
 /// A loopback port nothing listens on right now.
@@ -84,8 +93,13 @@ pub fn moto() -> &'static Moto {
         let stdin = child.stdin.take().expect("moto stdin");
         let stdout = child.stdout.take().expect("moto stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("moto prints its port");
-        let port = line.trim().strip_prefix("PORT ").unwrap_or_else(|| panic!("moto said {line:?}"));
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("moto prints its port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("moto said {line:?}"));
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             _child: child,
@@ -100,7 +114,9 @@ impl Moto {
         let loader = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
-            .credentials_provider(aws_sdk_codedeploy::config::Credentials::new("test", "test", None, None, "test"));
+            .credentials_provider(aws_sdk_codedeploy::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ));
         greenlight_hook::aws::configure(loader).load().await
     }
 
@@ -252,7 +268,8 @@ fn wait_for_health(url: &str) {
     let addr = url.trim_start_matches("http://").to_owned();
     while Instant::now() < until {
         if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
-            let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let request =
+                format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
             if stream.write_all(request.as_bytes()).is_ok() {
                 let mut reply = String::new();
                 let _ = std::io::Read::read_to_string(&mut stream, &mut reply);
@@ -288,7 +305,9 @@ impl FakeLlm {
         let proc = Proc(child);
         let mut line = String::new();
         let mut stdout = BufReader::new(stdout);
-        stdout.read_line(&mut line).expect("fake-llm prints its address");
+        stdout
+            .read_line(&mut line)
+            .expect("fake-llm prints its address");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
