@@ -1,12 +1,9 @@
 //! How text becomes search terms, the same way for documents and for queries.
 
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer,
-};
+use rust_stemmers::{Algorithm, Stemmer};
 
-/// The name the analyzer is registered under in the index.
-pub const NAME: &str = "en_docs";
+/// Longer "words" are base64, hashes or URLs: nothing a question would contain.
+const MAX_WORD_CHARS: usize = 40;
 
 /// Words that carry no topic. Lucene's English list (tantivy's) lacks the words questions are
 /// made of ("what", "how", "do", "I"), which would otherwise match headings such as
@@ -27,31 +24,51 @@ const STOP_WORDS: &[&str] = &[
     "please", "tell", "explain", "show", "know", "hi", "hello", "hey", "thanks", "thank",
 ];
 
-/// Words, lower-cased, accents folded, stop words removed, then stemmed (English), so that
-/// "rolled back deployments" and "roll back a deployment" meet. Stop words go before the
-/// stemmer because the list holds unstemmed words.
-pub fn english() -> TextAnalyzer {
-    let stop_words = StopWordFilter::remove(STOP_WORDS.iter().map(|w| (*w).to_owned()));
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .filter(stop_words)
-        .filter(Stemmer::new(Language::English))
-        .build()
+/// Splits text into terms: words (runs of letters and digits), lower-cased, stop words removed,
+/// then stemmed with the Snowball English stemmer, so that "rolled back deployments" and "roll
+/// back a deployment" meet. Stop words go before the stemmer because the list holds unstemmed
+/// words.
+pub struct EnglishTokenizer {
+    stemmer: Stemmer,
 }
 
-/// The distinct terms of `text`, in order of first appearance, at most `max`.
-pub fn terms(analyzer: &mut TextAnalyzer, text: &str, max: usize) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::new();
-    let mut stream = analyzer.token_stream(text);
-    while terms.len() < max && stream.advance() {
-        let term = &stream.token().text;
-        if !terms.iter().any(|t| t == term) {
-            terms.push(term.clone());
+impl Default for EnglishTokenizer {
+    fn default() -> Self {
+        Self {
+            stemmer: Stemmer::create(Algorithm::English),
         }
     }
-    terms
+}
+
+impl EnglishTokenizer {
+    /// Every term of `text`, in order, repeats included (term frequencies count them).
+    pub fn terms<'a>(&'a self, text: &'a str) -> impl Iterator<Item = String> + 'a {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty() && word.chars().count() <= MAX_WORD_CHARS)
+            .map(str::to_lowercase)
+            .filter(|word| !STOP_WORDS.contains(&word.as_str()))
+            .map(|word| self.stemmer.stem(&word).into_owned())
+    }
+
+    /// The distinct terms of `text`, in order of first appearance, at most `max`.
+    pub fn distinct_terms(&self, text: &str, max: usize) -> Vec<String> {
+        let mut terms: Vec<String> = Vec::new();
+        for term in self.terms(text) {
+            if terms.len() == max {
+                break;
+            }
+            if !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
+        terms
+    }
+}
+
+impl bm25::Tokenizer for EnglishTokenizer {
+    fn tokenize(&self, input_text: &str) -> Vec<String> {
+        self.terms(input_text).collect()
+    }
 }
 
 #[cfg(test)]
@@ -59,28 +76,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stems_folds_and_drops_stop_words() {
-        let mut analyzer = english();
+    fn stems_lowercases_and_drops_stop_words() {
+        let tokenizer = EnglishTokenizer::default();
         assert_eq!(
-            terms(
-                &mut analyzer,
-                "How do I roll back the Deployments? Café!",
-                10
-            ),
-            ["roll", "back", "deploy", "cafe"]
+            tokenizer.distinct_terms("How do I roll back the Deployments? Rolled-back!", 10),
+            ["roll", "back", "deploy"]
+        );
+        assert_eq!(
+            tokenizer.terms("port ports, PORT").collect::<Vec<_>>(),
+            ["port", "port", "port"]
         );
     }
 
     #[test]
     fn caps_and_dedups_terms() {
-        let mut analyzer = english();
+        let tokenizer = EnglishTokenizer::default();
         assert_eq!(
-            terms(&mut analyzer, "port port listener ports", 10),
+            tokenizer.distinct_terms("port port listener ports", 10),
             ["port", "listen"]
         );
         assert_eq!(
-            terms(&mut analyzer, "alpha beta gamma delta", 2),
+            tokenizer.distinct_terms("alpha beta gamma delta", 2),
             ["alpha", "beta"]
+        );
+    }
+
+    #[test]
+    fn odd_text_gives_terms_or_nothing() {
+        let tokenizer = EnglishTokenizer::default();
+        assert!(
+            tokenizer
+                .distinct_terms("\"():[]{}+-~^*? AND OR", 10)
+                .is_empty()
+        );
+        assert_eq!(
+            tokenizer.distinct_terms(&"x".repeat(41), 10),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            tokenizer.distinct_terms("ÜBER café 日本", 10),
+            ["über", "café", "日本"]
         );
     }
 }

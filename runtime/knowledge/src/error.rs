@@ -5,6 +5,4 @@
 pub enum KnowledgeError {
     #[error("the bundled documents hold no passage to index")]
     EmptyCorpus,
-    #[error("indexing the bundled documents failed: {0}")]
-    Index(#[from] tantivy::TantivyError),
 }

@@ -1,22 +1,18 @@
-//! The in-memory tantivy index over the bundled passages, and BM25 search over it.
+//! The passages of the bundled docs, indexed for BM25 search over their headings and text.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tantivy::collector::TopDocs;
-use tantivy::indexer::IndexWriterOptions;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
-use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
-use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use bm25::{EmbedderBuilder, Embedding, Scorer, TokenEmbedder, TokenEmbedding};
 
-use crate::analyzer;
+use crate::analyzer::EnglishTokenizer;
 use crate::corpus::{DOCUMENTS, Document};
 use crate::split::{Section, TITLE_SEPARATOR, split};
 use crate::{KnowledgeError, Passage};
 
 /// A match in a passage's own heading counts this much more than one in its text. (Only its
 /// own: the document's title, shared by all its passages, would tell them apart by nothing.)
-const TITLE_BOOST: f32 = 2.0;
+const HEADING_BOOST: f32 = 2.0;
 /// Passages scoring below this share only a word common all over the docs with the question
 /// ("one", "good"). Set from the `measure` example's scores: answers to the test questions score
 /// 5 to 25, single common-word matches under 2.5.
@@ -28,17 +24,34 @@ const RELATIVE_CUTOFF: f32 = 0.35;
 pub const MAX_QUERY_CHARS: usize = 2_000;
 /// At most this many distinct terms of a query are searched for.
 const MAX_QUERY_TERMS: usize = 64;
-/// Field name of the passage's position in [`KnowledgeBase::passages`].
-const PASSAGE_FIELD: &str = "passage";
+
+/// BM25 over one field (headings or text) of every passage; ids are positions in the passages.
+struct Field {
+    scorer: Scorer<usize, u32>,
+}
+
+impl Field {
+    fn index(texts: &[&str]) -> Self {
+        let embedder = EmbedderBuilder::<u32, EnglishTokenizer>::with_tokenizer_and_fit_to_corpus(
+            EnglishTokenizer::default(),
+            texts,
+        )
+        .build();
+        let mut scorer = Scorer::new();
+        for (id, text) in texts.iter().enumerate() {
+            scorer.upsert(&id, embedder.embed(text));
+        }
+        Self { scorer }
+    }
+}
 
 /// The project's documentation, split into passages and indexed for BM25 search.
 pub struct KnowledgeBase {
     passages: Vec<Section>,
     topics: Vec<String>,
-    searcher: Searcher,
-    analyzer: TextAnalyzer,
-    title: Field,
-    body: Field,
+    tokenizer: EnglishTokenizer,
+    headings: Field,
+    bodies: Field,
     load_time: Duration,
 }
 
@@ -52,8 +65,8 @@ impl std::fmt::Debug for KnowledgeBase {
 }
 
 impl KnowledgeBase {
-    /// Splits and indexes the documents bundled into the binary. Takes milliseconds; call it off
-    /// the thread that must answer quickly.
+    /// Splits and indexes the documents bundled into the binary. Takes a few milliseconds; call
+    /// it off the thread that must answer quickly.
     pub fn load() -> Result<Self, KnowledgeError> {
         Self::from_documents(DOCUMENTS)
     }
@@ -65,49 +78,10 @@ impl KnowledgeBase {
         if passages.is_empty() {
             return Err(KnowledgeError::EmptyCorpus);
         }
-        let analyzer = analyzer::english();
-
-        let mut schema = Schema::builder();
-        let text = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(analyzer::NAME)
-                .set_index_option(IndexRecordOption::WithFreqs),
-        );
-        let title = schema.add_text_field("title", text.clone());
-        let body = schema.add_text_field("body", text);
-        let position = schema.add_u64_field(PASSAGE_FIELD, FAST);
-
-        let tokenizers = TokenizerManager::default();
-        tokenizers.register(analyzer::NAME, analyzer.clone());
-        let index = Index::builder()
-            .schema(schema.build())
-            .tokenizers(tokenizers)
-            .create_in_ram()?;
-
-        // The writer's memory arena and threads live only in this block: dropping the writer
-        // after `wait_merging_threads` frees them, so only the small built segment stays.
-        {
-            let options = IndexWriterOptions::builder()
-                .num_worker_threads(1)
-                .num_merge_threads(1)
-                .build();
-            let mut writer: IndexWriter = index.writer_with_options(options)?;
-            for (i, passage) in passages.iter().enumerate() {
-                let mut doc = TantivyDocument::new();
-                doc.add_text(title, &passage.heading);
-                doc.add_text(body, &passage.plain);
-                doc.add_u64(position, i as u64);
-                writer.add_document(doc)?;
-            }
-            writer.commit()?;
-            writer.wait_merging_threads()?;
-        }
-        // Manual reloads: the index never changes, and no watcher thread is started.
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let searcher = reader.searcher();
+        let headings: Vec<&str> = passages.iter().map(|p| p.heading.as_str()).collect();
+        let bodies: Vec<&str> = passages.iter().map(|p| p.plain.as_str()).collect();
+        let headings = Field::index(&headings);
+        let bodies = Field::index(&bodies);
 
         let mut topics: Vec<String> = Vec::new();
         for passage in &passages {
@@ -124,10 +98,9 @@ impl KnowledgeBase {
         Ok(Self {
             passages,
             topics,
-            searcher,
-            analyzer,
-            title,
-            body,
+            tokenizer: EnglishTokenizer::default(),
+            headings,
+            bodies,
             load_time: started.elapsed(),
         })
     }
@@ -154,76 +127,51 @@ impl KnowledgeBase {
 
     /// The best passages for a question in plain words, best first, at most `limit`; empty when
     /// nothing is relevant. Any text is a valid query: there is no query syntax, so quotes,
-    /// colons, parentheses or `AND` are just words (or ignored).
+    /// colons, parentheses or `AND` are just words (or ignored), and searching cannot fail.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Passage> {
-        // The index lives in memory and is never written after load, so the search itself has
-        // nothing that can fail at run time; an error here would be a tantivy bug, and answering
-        // "nothing found" is the safe response to it.
-        self.try_search(query, limit).unwrap_or_default()
-    }
-
-    /// [`KnowledgeBase::search`], reporting the search engine's errors.
-    pub fn try_search(&self, query: &str, limit: usize) -> Result<Vec<Passage>, KnowledgeError> {
-        let limit = limit.min(self.passages.len());
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         let query = truncate(query, MAX_QUERY_CHARS);
-        let mut analyzer = self.analyzer.clone();
-        let terms = analyzer::terms(&mut analyzer, query, MAX_QUERY_TERMS);
-        if terms.is_empty() {
-            return Ok(Vec::new());
+        let terms = self.tokenizer.distinct_terms(query, MAX_QUERY_TERMS);
+        if terms.is_empty() || limit == 0 {
+            return Vec::new();
         }
+        // Each distinct term once: the same weight whether or not the user repeats a word.
+        let query = Embedding(
+            terms
+                .iter()
+                .map(|term| TokenEmbedding {
+                    index: <u32 as TokenEmbedder>::embed(term),
+                    value: 1.0,
+                })
+                .collect(),
+        );
 
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 2);
-        for term in &terms {
-            let in_title = TermQuery::new(
-                Term::from_field_text(self.title, term),
-                IndexRecordOption::WithFreqs,
-            );
-            let in_body = TermQuery::new(
-                Term::from_field_text(self.body, term),
-                IndexRecordOption::WithFreqs,
-            );
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(in_title), TITLE_BOOST)),
-            ));
-            clauses.push((Occur::Should, Box::new(in_body)));
-        }
-        let hits = self
-            .searcher
-            .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))?;
-
-        let best = hits.first().map_or(0.0, |(score, _)| *score);
-        let floor = MIN_SCORE.max(best * RELATIVE_CUTOFF);
-        let mut passages = Vec::with_capacity(hits.len());
-        for (score, address) in hits {
-            if score < floor {
-                break;
+        // BM25 summed over the fields, as a boolean "should" query over two fields scores.
+        let mut scores: HashMap<usize, f32> = HashMap::new();
+        for (field, boost) in [(&self.headings, HEADING_BOOST), (&self.bodies, 1.0)] {
+            for hit in field.scorer.matches(&query) {
+                *scores.entry(hit.id).or_default() += boost * hit.score;
             }
-            if let Some(section) = self.passage_at(address)? {
-                passages.push(Passage {
+        }
+        let mut ranked: Vec<(usize, f32)> = scores.into_iter().collect();
+        // Ties keep document order, so results are stable from run to run.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        let best = ranked.first().map_or(0.0, |(_, score)| *score);
+        let floor = MIN_SCORE.max(best * RELATIVE_CUTOFF);
+        ranked
+            .into_iter()
+            .take_while(|(_, score)| *score >= floor)
+            .take(limit)
+            .filter_map(|(id, score)| {
+                let section = self.passages.get(id)?;
+                Some(Passage {
                     title: section.title.clone(),
                     source: section.source.clone(),
                     text: section.markdown.clone(),
                     score,
-                });
-            }
-        }
-        Ok(passages)
-    }
-
-    fn passage_at(&self, address: DocAddress) -> Result<Option<&Section>, KnowledgeError> {
-        let positions = self
-            .searcher
-            .segment_reader(address.segment_ord)
-            .fast_fields()
-            .u64(PASSAGE_FIELD)?;
-        Ok(positions
-            .first(address.doc_id)
-            .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| self.passages.get(i)))
+                })
+            })
+            .collect()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Greenlight's bundled knowledge base: the project's own documentation (`docs/*.md`), embedded
-//! in the binary at compile time, split into passages by heading, and searched with BM25
-//! (tantivy, in memory, English stemming). The offline provider answers from it.
+//! in the binary at compile time, split into passages by heading (pulldown-cmark), and searched
+//! with BM25 (the `bm25` crate's scorer, English stemming with Snowball). The offline provider
+//! answers from it.
 //!
 //! ```
 //! let kb = greenlight_knowledge::KnowledgeBase::load().expect("the bundled docs index");
