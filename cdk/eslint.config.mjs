@@ -15,5 +15,7 @@ export default tseslint.config(
       'no-new': 'off',
     },
   },
+  // node:test's describe/it return promises the runner itself awaits.
+  { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-floating-promises': 'off' } },
   { files: ['eslint.config.mjs'], ...tseslint.configs.disableTypeChecked },
 );

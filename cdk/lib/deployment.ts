@@ -181,10 +181,6 @@ export class GreenlightDeployment extends Construct {
           actions: ['codedeploy:PutLifecycleEventHookExecutionStatus', 'codedeploy:GetDeployment'],
           resources: [this.deploymentGroup.deploymentGroupArn],
         }),
-        new iam.PolicyStatement({
-          actions: ['codedeploy:GetApplicationRevision'],
-          resources: [this.application.applicationArn],
-        }),
       ],
     });
     this.hookRole.addToPrincipalPolicy(
@@ -268,7 +264,7 @@ export class GreenlightDeployment extends Construct {
   private acknowledgeFindings(service: GreenlightService, stack: Stack): void {
     Validations.of(this.hookRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecs:DescribeTaskDefinition (reading the green task definition\'s image to compare with /version) and the Lambda VPC network-interface actions have no resource-level permissions; every codedeploy action is scoped to this deployment group or application.',
+      reason: 'ecs:DescribeTaskDefinition (reading the green task definition\'s image to compare with /version) and the Lambda VPC network-interface actions have no resource-level permissions; both codedeploy actions are scoped to this deployment group.',
     });
     Validations.of(this.codeDeployRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

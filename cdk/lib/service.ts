@@ -2,6 +2,7 @@ import {
   Annotations,
   Aspects,
   Aws,
+  CfnResource,
   Duration,
   RemovalPolicy,
   Stack,
@@ -22,6 +23,7 @@ import {
 } from 'aws-cdk-lib';
 import { FactName } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
+import { dropRedundantDependsOn } from './cfn';
 import { ExplicitIamActions, nagResource } from './iam';
 import { CONTRACT } from './names';
 
@@ -335,13 +337,15 @@ export class GreenlightService extends Construct {
       secrets: this.apiKeySecret
         ? { OPENAI_API_KEY: ecs.Secret.fromSecretsManager(this.apiKeySecret) }
         : undefined,
+      // The same timings as taskdef.json: the CDK revision and the pipeline's run alike.
       healthCheck: {
         command: [...CONTRACT.containerHealthCheck],
-        interval: Duration.seconds(10),
-        timeout: Duration.seconds(3),
+        interval: Duration.seconds(5),
+        timeout: Duration.seconds(2),
         retries: 3,
         startPeriod: Duration.seconds(10),
       },
+      linuxParameters: this.dropAllCapabilities(),
       stopTimeout: Duration.seconds(CONTRACT.stopTimeoutSeconds),
       readonlyRootFilesystem: true,
       ulimits: [{ name: ecs.UlimitName.NOFILE, softLimit: 65536, hardLimit: 65536 }],
@@ -498,6 +502,12 @@ export class GreenlightService extends Construct {
     this.loadBalancerSecurityGroup.addIngressRule(peer, ec2.Port.tcp(CONTRACT.testListenerPort), description);
   }
 
+  private dropAllCapabilities(): ecs.LinuxParameters {
+    const linux = new ecs.LinuxParameters(this, 'LinuxParameters');
+    linux.dropCapabilities(ecs.Capability.ALL);
+    return linux;
+  }
+
   private createVpc(natGateways: number): ec2.Vpc {
     const nat = this.egress === EgressMode.NAT_GATEWAY;
     const vpc = new ec2.Vpc(this, 'Vpc', {
@@ -511,6 +521,8 @@ export class GreenlightService extends Construct {
           cidrMask: 22,
         },
       ],
+      // Nothing uses the default security group (every resource here has its own); restricting it
+      // would take a custom-resource Lambda for no reachable path.
       restrictDefaultSecurityGroup: false,
     });
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
@@ -577,6 +589,20 @@ export class GreenlightService extends Construct {
       ec2.Port.tcp(443),
       'HTTPS to S3 (ECR image layers) through the gateway endpoint',
     );
+    Validations.of(sg).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason: 'Ingress is HTTPS from this VPC\'s own CIDR only (a token cdk-nag cannot evaluate); the endpoints are private.',
+    });
+    const provider = Stack.of(this).node.tryFindChild(cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '').replace(/^/, 'AWS'));
+    if (provider) {
+      const fn = provider.node.tryFindChild('Resource');
+      const role = provider.node.tryFindChild('ServiceRole')?.node.defaultChild;
+      if (fn instanceof CfnResource && role instanceof CfnResource) dropRedundantDependsOn(fn, role);
+      Validations.of(provider).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'CDK\'s AwsCustomResource provider Lambda (one-off S3 prefix-list lookup at deploy time) writes its own logs with the AWS-managed basic execution policy; it has no other permission.',
+      });
+    }
     Validations.of(lookup).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ec2:DescribeManagedPrefixLists has no resource-level permissions; read-only lookup of the S3 prefix list id.',
@@ -867,10 +893,6 @@ export class GreenlightService extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason: 'The environment holds only non-secret settings (provider, model, drain window); the API key comes from Secrets Manager.',
-    });
-    Validations.of(this.bootstrapTaskDefinition).acknowledge({
-      id: 'AwsSolutions-ECS2',
-      reason: 'No environment variables are set by the bootstrap container; the finding is the CDK-default empty environment.',
     });
     const executionRole = this.taskDefinition.executionRole;
     if (executionRole) {

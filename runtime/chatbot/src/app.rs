@@ -1,4 +1,5 @@
-//! The router: every route of the HTTP contract and the layers around them.
+//! The router: every route of the HTTP contract and the layers around them. The browser UI's
+//! routes (`/`, `/assets/`) come from [`crate::web`].
 
 use std::any::Any;
 
@@ -13,7 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::api::{chat, health, openai_compat, version};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{rate_limit, ui};
+use crate::{rate_limit, web};
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(uri.path())
@@ -37,8 +38,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             rate_limit::limit,
         ));
-    Router::new()
-        .route("/", get(ui::page))
+    let router = Router::new()
+        .merge(web::routes())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/version", get(version::version))
@@ -49,5 +50,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
-        .with_state(state)
+        .with_state(state);
+    // Last, so 404s and every other response carry the headers too.
+    web::security_headers(router)
 }

@@ -1,4 +1,4 @@
-//! The command line: `greenlight [serve]` (the default), `greenlight healthcheck`.
+//! The command line: `greenlight [serve]` (the default), `greenlight healthcheck`, `greenlight smoke`.
 //! Add a subcommand by adding a variant to [`Command`] and a match arm in `main.rs`.
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -28,6 +28,9 @@ pub enum Command {
     Serve(Box<Config>),
     /// Exit 0 when GET http://127.0.0.1:$PORT/health answers 200, else 1 (container health check).
     Healthcheck(HealthcheckArgs),
+    /// Check a running server (/health, /ready, /version, a streamed chat) over several rounds;
+    /// exit 0 when every check passed, 1 when one failed.
+    Smoke(greenlight_smoke::cli::SmokeArgs),
 }
 
 impl Cli {
@@ -86,6 +89,36 @@ mod tests {
         assert_eq!(cli.serve.port, 0);
         let cli = Cli::try_parse_from(["greenlight", "serve", "--port", "1"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Serve(c)) if c.port == 1));
+    }
+
+    #[test]
+    fn smoke_takes_its_own_arguments() {
+        let cli = Cli::try_parse_from([
+            "greenlight",
+            "smoke",
+            "--url",
+            "http://h:1",
+            "--expect-image",
+            "img",
+            "--rounds",
+            "4",
+            "--ttft-budget-ms",
+            "100",
+            "--total-budget-ms",
+            "200",
+            "--prompt",
+            "hi",
+            "--json",
+        ])
+        .expect("parses");
+        let Some(Command::Smoke(args)) = cli.command else {
+            panic!("not the smoke subcommand");
+        };
+        let config = args.to_config().expect("valid");
+        assert_eq!(config.rounds, 4);
+        assert_eq!(config.expect_image.as_deref(), Some("img"));
+        assert_eq!(config.prompt, "hi");
+        assert!(args.json);
     }
 
     #[test]

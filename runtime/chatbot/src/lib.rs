@@ -14,7 +14,6 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
-pub mod ui;
 pub mod validation;
 pub mod version_info;
 pub mod web;

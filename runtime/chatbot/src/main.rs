@@ -1,4 +1,5 @@
-//! `greenlight`: the chat server (`serve`, the default) and its container health check.
+//! `greenlight`: the chat server (`serve`, the default), its container health check and the
+//! green-light smoke checks.
 
 use std::process::ExitCode;
 
@@ -54,5 +55,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Smoke(args)) => match runtime(false) {
+            Ok(rt) => ExitCode::from(rt.block_on(args.run())),
+            Err(e) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

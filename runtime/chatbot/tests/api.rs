@@ -51,7 +51,7 @@ async fn chat_streams_meta_sources_deltas_done_in_order() {
     let events = parse_sse(&body_string(res).await);
     assert_eq!(
         names(&events),
-        ["meta", "sources", "delta", "delta", "done"]
+        ["meta", "sources", "delta", "html", "delta", "html", "done"]
     );
     let meta = events[0].json();
     assert!(
@@ -66,7 +66,10 @@ async fn chat_streams_meta_sources_deltas_done_in_order() {
         "docs/blue-green.md#intro"
     );
     assert_eq!(events[2].json(), json!({"text": "Hello"}));
-    let done = events[4].json();
+    // The first delta is rendered at once; the last snapshot, before `done`, is the whole answer.
+    assert_eq!(events[3].json(), json!({"html": "<p>Hello</p>\n"}));
+    assert_eq!(events[5].json(), json!({"html": "<p>Hello, world</p>\n"}));
+    let done = events[6].json();
     assert_eq!(done["finish_reason"], "stop");
     assert_eq!(
         done["usage"],
@@ -121,8 +124,8 @@ async fn provider_errors_end_the_stream_with_an_error_event() {
             .await
             .expect("response");
         let events = parse_sse(&body_string(res).await);
-        assert_eq!(names(&events), ["meta", "delta", "error"]);
-        let err = events[2].json();
+        assert_eq!(names(&events), ["meta", "delta", "html", "error"]);
+        let err = events[3].json();
         assert_eq!(err["code"], code);
         assert_eq!(err["retryable"], retryable);
         assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -137,8 +140,8 @@ async fn a_provider_stream_that_just_stops_is_an_interruption() {
         .await
         .expect("response");
     let events = parse_sse(&body_string(res).await);
-    assert_eq!(names(&events), ["meta", "delta", "error"]);
-    assert_eq!(events[2].json()["code"], "stream_interrupted");
+    assert_eq!(names(&events), ["meta", "delta", "html", "error"]);
+    assert_eq!(events[3].json()["code"], "stream_interrupted");
 }
 
 #[tokio::test(start_paused = true)]
@@ -159,7 +162,7 @@ async fn keep_alive_comments_flow_while_the_model_is_silent() {
         .filter(|e| e.comment.as_deref() == Some("keep-alive"))
         .count();
     assert_eq!(keepalives, 3, "one every 10 s over 35 s: {events:?}");
-    assert_eq!(names(&events), ["meta", "delta", "done"]);
+    assert_eq!(names(&events), ["meta", "delta", "html", "done"]);
 }
 
 #[tokio::test]
@@ -613,7 +616,11 @@ async fn models_list_and_retrieve() {
 #[tokio::test]
 async fn the_page_is_served() {
     let (router, _) = app(Scripted::new(answer()), &[]);
-    let res = router.oneshot(get("/")).await.expect("res");
+    let res = router.clone().oneshot(get("/")).await.expect("res");
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(body_string(res).await.contains("/api/chat"));
+    assert!(res.headers().contains_key("content-security-policy"));
+    assert!(body_string(res).await.contains("<html"));
+    // Security headers cover API errors too.
+    let res = router.oneshot(get("/nope")).await.expect("res");
+    assert!(res.headers().contains_key("x-content-type-options"));
 }

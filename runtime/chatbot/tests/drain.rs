@@ -111,8 +111,8 @@ async fn streams_still_open_after_the_window_get_a_final_draining_event() {
     let _ = running.stop.take().expect("stop").send(());
 
     let events = read_stream(chat).await;
-    assert_eq!(names(&events), ["meta", "delta", "error"]);
-    let err = events[2].json();
+    assert_eq!(names(&events), ["meta", "delta", "html", "error"]);
+    let err = events[3].json();
     assert_eq!(err["code"], "draining");
     assert_eq!(err["retryable"], true);
 

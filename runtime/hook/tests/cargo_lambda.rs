@@ -111,6 +111,8 @@ async fn the_bootstrap_reports_through_the_lambda_runtime_api() {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", support::REGION),
         ("TEST_LISTENER_URL", &green.url),
+        // cargo lambda's emulator sets CONTAINER_NAME to a random name of its own.
+        ("CONTAINER_NAME", "greenlight"),
         ("SMOKE_ROUNDS", "2"),
         ("HOOK_DEADLINE_SECONDS", "20"),
         ("RUST_LOG", "info"),

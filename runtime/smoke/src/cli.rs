@@ -56,8 +56,9 @@ impl SmokeArgs {
         Ok(config)
     }
 
-    /// Runs the checks and prints the report; the process exit code (0 all passed, 1 otherwise).
-    pub async fn run(&self) -> i32 {
+    /// Runs the checks and prints the report. Returns the process exit code: 0 when every check
+    /// passed, 1 when one failed, 2 for invalid arguments (as clap does for unparsable ones).
+    pub async fn run(&self) -> u8 {
         let config = match self.to_config() {
             Ok(config) => config,
             Err(e) => {

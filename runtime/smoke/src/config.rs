@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 128;
 pub const MAX_ROUNDS: u32 = 20;
 pub const MAX_BUDGET_MS: u64 = 300_000;
 pub const MAX_PROMPT_CHARS: usize = 4_000;
+/// A CodeDeploy lifecycle hook times out after an hour: no run needs longer.
+pub const MAX_DEADLINE_MS: u64 = 3_600_000;
 
 /// A smoke run's settings. Build with [`SmokeConfig::new`] and adjust fields, then [`SmokeConfig::validate`].
 #[derive(Debug, Clone)]
@@ -46,8 +48,12 @@ pub enum ConfigError {
     Url(String),
     #[error("rounds must be between 1 and {MAX_ROUNDS}, got {0}")]
     Rounds(u32),
-    #[error("{field} must be between 1 and {MAX_BUDGET_MS} ms, got {value} ms")]
-    Budget { field: &'static str, value: u128 },
+    #[error("{field} must be between 1 and {max} ms, got {value} ms")]
+    Budget {
+        field: &'static str,
+        max: u128,
+        value: u128,
+    },
     #[error("ttft budget ({ttft} ms) must not exceed the total budget ({total} ms)")]
     TtftOverTotal { ttft: u128, total: u128 },
     #[error("prompt must be 1 to {MAX_PROMPT_CHARS} characters, got {0}")]
@@ -95,9 +101,12 @@ impl SmokeConfig {
         config
     }
 
-    /// The longest a run of these settings can take when every check uses its whole bound.
+    /// The longest a run of these settings can take when every check uses its whole bound
+    /// (at most [`MAX_DEADLINE_MS`]).
     pub fn worst_case(&self) -> Duration {
-        (self.request_timeout * 3 + self.total_budget) * self.rounds + Duration::from_secs(5)
+        let worst =
+            (self.request_timeout * 3 + self.total_budget) * self.rounds + Duration::from_secs(5);
+        worst.min(Duration::from_millis(MAX_DEADLINE_MS))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -112,13 +121,17 @@ impl SmokeConfig {
         ] {
             let ms = value.as_millis();
             // The deadline may be longer than one budget: it spans every round.
-            let max = if field == "deadline" {
-                u128::from(MAX_BUDGET_MS) * 10
+            let max = u128::from(if field == "deadline" {
+                MAX_DEADLINE_MS
             } else {
-                u128::from(MAX_BUDGET_MS)
-            };
+                MAX_BUDGET_MS
+            });
             if ms == 0 || ms > max {
-                return Err(ConfigError::Budget { field, value: ms });
+                return Err(ConfigError::Budget {
+                    field,
+                    max,
+                    value: ms,
+                });
             }
         }
         if self.ttft_budget > self.total_budget {
@@ -203,6 +216,16 @@ mod tests {
                 ..
             })
         ));
+        let mut c = config();
+        c.rounds = MAX_ROUNDS;
+        c.request_timeout = Duration::from_millis(MAX_BUDGET_MS);
+        c.total_budget = Duration::from_millis(MAX_BUDGET_MS);
+        c.deadline = c.worst_case();
+        assert_eq!(
+            c.validate(),
+            Ok(()),
+            "the largest settings have a valid default deadline"
+        );
         let mut c = config();
         c.prompt = "  ".into();
         assert_eq!(c.validate(), Err(ConfigError::Prompt(2)));

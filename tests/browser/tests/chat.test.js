@@ -56,7 +56,7 @@ describe("chat page on the openai provider", () => {
       const a = document.querySelector("article.message.assistant");
       return a && a.getAttribute("aria-busy") === "true" && a.querySelector(".content").textContent.length > 0;
     });
-    assert.equal(await page.getByRole("button", { name: "Stop" }).isVisible(), true);
+    assert.equal(await page.getByRole("button", { name: "Stop", exact: true }).isVisible(), true);
     assert.equal(await lastAnswerSettled(page), "done");
 
     await answer.locator("h2", { hasText: "Blue/green in short" }).waitFor();
@@ -102,10 +102,10 @@ describe("chat page on the openai provider", () => {
     const before = await fake.stats();
     await send(page, "[[long]] tell me everything");
     await page.waitForFunction(() => {
-      const a = document.querySelector("article.message.assistant:last-of-type .content");
+      const a = [...document.querySelectorAll("article.message.assistant .content")].pop();
       return a && a.textContent.split(" ").length > 10;
     });
-    await page.getByRole("button", { name: "Stop" }).click();
+    await page.getByRole("button", { name: "Stop", exact: true }).click();
     assert.equal(await lastAnswerSettled(page), "stopped");
     await assistants(page).last().getByText("Stopped.").waitFor();
     const stats = await eventually(
@@ -119,7 +119,7 @@ describe("chat page on the openai provider", () => {
     assert.equal(stats.completed, before.completed, "the long answer must not have run to its end");
     // The partial answer stays, and the page is ready for the next message.
     assert.ok((await assistants(page).last().locator(".content").innerText()).length > 20);
-    await page.getByRole("button", { name: "Send" }).waitFor();
+    await page.getByRole("button", { name: "Send", exact: true }).waitFor();
     await page.close();
   });
 
@@ -223,7 +223,7 @@ describe("chat page on the openai provider", () => {
       await send(page, `[[echo]] question that meets a ${status}`);
       assert.equal(await lastAnswerSettled(page), "error");
       const alert = assistants(page).last().getByRole("alert");
-      await alert.getByText(title).waitFor();
+      await alert.getByText(title, { exact: true }).waitFor();
       assert.equal(await users(page).last().locator(".content").innerText(), `[[echo]] question that meets a ${status}`);
       await alert.getByRole("button", { name: "Retry" }).click();
       assert.equal(await lastAnswerSettled(page), "done");
@@ -233,7 +233,7 @@ describe("chat page on the openai provider", () => {
     // A stream cut in the middle keeps what arrived and says so.
     await send(page, "[[cut]] this will break");
     assert.equal(await lastAnswerSettled(page), "error");
-    await assistants(page).last().getByRole("alert").getByText("The answer was cut off").waitFor();
+    await assistants(page).last().getByRole("alert").getByText("The answer was cut off", { exact: true }).waitFor();
     await page.close();
   });
 
@@ -248,7 +248,7 @@ describe("chat page on the openai provider", () => {
     await lastAnswerSettled(page);
 
     const list = page.getByRole("navigation", { name: "Conversations" });
-    await list.getByRole("button", { name: "[[echo]] alpha conversation" }).click();
+    await list.getByRole("button", { name: "[[echo]] alpha conversation", exact: true }).click();
     assert.equal(await users(page).first().locator(".content").innerText(), "[[echo]] alpha conversation");
 
     await page.getByRole("button", { name: "Clear conversation" }).click();
@@ -257,8 +257,8 @@ describe("chat page on the openai provider", () => {
     await page.getByRole("textbox", { name: "Message" }).waitFor();
     assert.equal(await users(page).count(), 0, "clearing is saved");
 
-    await list.getByRole("button", { name: "Delete conversation: [[echo]] beta conversation" }).click();
-    assert.equal(await list.getByRole("button", { name: "[[echo]] beta conversation" }).count(), 0);
+    await list.getByRole("button", { name: "Delete conversation: [[echo]] beta conversation", exact: true }).click();
+    assert.equal(await list.getByRole("button", { name: "[[echo]] beta conversation", exact: true }).count(), 0);
     await page.close();
   });
 
@@ -280,7 +280,7 @@ describe("chat page on the openai provider", () => {
 
     await page.setViewportSize({ width: 375, height: 740 });
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
-    const toggle = page.getByRole("button", { name: "Conversations" });
+    const toggle = page.getByRole("button", { name: "Conversations", exact: true });
     assert.equal(await toggle.getAttribute("aria-expanded"), "false");
     await toggle.click();
     assert.equal(await toggle.getAttribute("aria-expanded"), "true");
@@ -319,7 +319,9 @@ describe("rate limiting", () => {
     await send(page, "[[echo]] second, too soon");
     assert.equal(await lastAnswerSettled(page), "error");
     const alert = assistants(page).last().getByRole("alert");
-    await alert.getByText("Too many requests").waitFor();
+    await alert.getByText("Too many requests", { exact: true }).waitFor();
+    // The server said how long to wait (Retry-After), and the page passes it on.
+    await alert.getByText(/Try again in \d+ s\./).waitFor();
     assert.equal(await users(page).last().locator(".content").innerText(), "[[echo]] second, too soon");
     await page.waitForTimeout(1100);
     await alert.getByRole("button", { name: "Retry" }).click();

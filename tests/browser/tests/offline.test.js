@@ -45,12 +45,18 @@ describe("chat page on the offline provider", () => {
   test("screenshots of a finished conversation, light and dark", async () => {
     for (const colorScheme of ["light", "dark"]) {
       const page = await openChat(browser.context, server.url, { colorScheme });
+      await page.setViewportSize({ width: 1280, height: 900 });
       await page.getByRole("button", { name: "New chat" }).click();
       await send(page, "What is Greenlight?");
       assert.equal(await lastAnswerSettled(page), "done");
-      await send(page, "How do I deploy it?");
-      assert.equal(await lastAnswerSettled(page), "done");
       await assistants(page).last().locator("details").first().locator("summary").click();
+      // Frame the question and the start of its answer.
+      await page.evaluate(() => {
+        const messages = document.getElementById("messages");
+        const question = [...messages.querySelectorAll("article.message.user")].pop();
+        messages.scrollTop = question.offsetTop - messages.offsetTop - 16;
+      });
+      await page.getByRole("textbox", { name: "Message" }).fill("How do I roll back a deployment?");
       // The theme really follows prefers-color-scheme.
       const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       const [r, g, b] = background.match(/\d+/g).map(Number);

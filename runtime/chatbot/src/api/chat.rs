@@ -1,13 +1,15 @@
 //! `POST /api/chat`: the browser UI's endpoint. A message list in, an SSE stream out:
-//! `meta`, `sources`?, `delta`*, then `done` or `error` (see README "Chat stream events").
+//! `meta`, `sources`?, `delta`* with throttled `html` snapshots, then `done` or `error`
+//! (see README "Chat stream events").
 
 use std::convert::Infallible;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -15,6 +17,7 @@ use crate::api::json::JsonBody;
 use crate::chat::{self, ChatMeta, Route, Step};
 use crate::error::ApiError;
 use crate::rate_limit::ClientKey;
+use crate::render;
 use crate::state::AppState;
 use crate::validation::{RawChat, RawMessage, validate};
 
@@ -64,17 +67,50 @@ pub fn step_event(step: &Step) -> Event {
     }
 }
 
+/// Least time between two `html` snapshots: rendering the whole answer on every delta would cost
+/// O(n²) for long answers, and the browser cannot show more than a few updates a second anyway.
+const HTML_EVERY: Duration = Duration::from_millis(100);
+
+fn html_event(answer: &str) -> Event {
+    event("html", &json!({ "html": render::markdown_to_html(answer) }))
+}
+
+/// The stream's events: `meta`, then each step, with throttled `html` snapshots of the answer so
+/// far after deltas and a last, complete one before `done` or `error`.
 fn events(
     meta: ChatMeta,
     steps: impl Stream<Item = Step> + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
-    let first = event(
-        "meta",
-        &json!({"id": meta.id, "provider": meta.provider, "model": meta.model}),
-    );
-    futures_util::stream::once(async move { first })
-        .chain(steps.map(|step| step_event(&step)))
-        .map(Ok)
+    async_stream::stream! {
+        yield Ok(event(
+            "meta",
+            &json!({"id": meta.id, "provider": meta.provider, "model": meta.model}),
+        ));
+        let mut answer = String::new();
+        let mut rendered = 0usize;
+        let mut last_html: Option<Instant> = None;
+        for await step in steps {
+            match &step {
+                Step::Delta(text) => {
+                    answer.push_str(text);
+                    yield Ok(step_event(&step));
+                    if last_html.is_none_or(|at| at.elapsed() >= HTML_EVERY) {
+                        yield Ok(html_event(&answer));
+                        rendered = answer.len();
+                        last_html = Some(Instant::now());
+                    }
+                }
+                Step::Done { .. } | Step::Error(_) => {
+                    if rendered != answer.len() {
+                        yield Ok(html_event(&answer));
+                        rendered = answer.len();
+                    }
+                    yield Ok(step_event(&step));
+                }
+                Step::Sources(_) => yield Ok(step_event(&step)),
+            }
+        }
+    }
 }
 
 pub async fn chat(

@@ -4,10 +4,12 @@
 //! stream must cancel the upstream work at once (no orphaned generation), so providers hold the
 //! upstream connection inside the stream itself.
 
+pub mod bedrock;
 pub mod offline;
 pub mod openai;
 mod upstream;
 
+pub use bedrock::BedrockProvider;
 pub use openai::OpenAiProvider;
 
 use std::time::Duration;

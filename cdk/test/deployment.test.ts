@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { CONTRACT } from '../lib';
+import { CONFIGURED, only, resources, statements, synth } from './helpers';
+
+describe('GreenlightDeployment', () => {
+  const { stack, template } = synth(CONFIGURED);
+  const id = (c: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+  const dgId = id(stack.deployment.deploymentGroup);
+  const hookRoleId = id(stack.deployment.hookRole);
+  const codeDeployRoleId = id(stack.deployment.codeDeployRole);
+
+  it('wires both target groups, both listeners, the alarms and auto-rollback', () => {
+    const [, dg] = only(template, 'AWS::CodeDeploy::DeploymentGroup');
+    const p = dg.Properties ?? {};
+    assert.deepEqual(p.DeploymentStyle, { DeploymentOption: 'WITH_TRAFFIC_CONTROL', DeploymentType: 'BLUE_GREEN' });
+    const pair = (p.LoadBalancerInfo as { TargetGroupPairInfoList: Array<Record<string, unknown>> }).TargetGroupPairInfoList[0];
+    assert.deepEqual(pair.TargetGroups, [
+      { Name: { 'Fn::GetAtt': [id(stack.service.blueTargetGroup), 'TargetGroupName'] } },
+      { Name: { 'Fn::GetAtt': [id(stack.service.greenTargetGroup), 'TargetGroupName'] } },
+    ]);
+    assert.deepEqual(pair.ProdTrafficRoute, { ListenerArns: [{ Ref: id(stack.service.productionListener) }] });
+    assert.deepEqual(pair.TestTrafficRoute, { ListenerArns: [{ Ref: id(stack.service.testListener) }] });
+    const alarms = p.AlarmConfiguration as { Enabled: boolean; Alarms: unknown[] };
+    assert.equal(alarms.Enabled, true);
+    assert.equal(alarms.Alarms.length, 3);
+    const rollback = p.AutoRollbackConfiguration as { Enabled: boolean; Events: string[] };
+    assert.equal(rollback.Enabled, true);
+    assert.deepEqual([...rollback.Events].sort(), ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM', 'DEPLOYMENT_STOP_ON_REQUEST']);
+    assert.deepEqual(p.DeploymentConfigName, 'CodeDeployDefault.ECSCanary10Percent5Minutes');
+    template.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', {
+      BlueGreenDeploymentConfiguration: {
+        DeploymentReadyOption: { ActionOnTimeout: 'CONTINUE_DEPLOYMENT', WaitTimeInMinutes: 0 },
+        TerminateBlueInstancesOnDeploymentSuccess: { Action: 'TERMINATE', TerminationWaitTimeInMinutes: 5 },
+      },
+    });
+  });
+
+  it('builds the hook from the Rust crate and points it at the test listener', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'provided.al2023',
+      Handler: 'bootstrap',
+      Architectures: ['x86_64'],
+      VpcConfig: Match.objectLike({ SecurityGroupIds: [{ 'Fn::GetAtt': [id(stack.deployment.hookSecurityGroup), 'GroupId'] }] }),
+      Environment: {
+        Variables: {
+          TEST_LISTENER_URL: { 'Fn::Join': ['', ['http://', Match.anyValue(), `:${CONTRACT.testListenerPort}`]] },
+          SMOKE_ROUNDS: '3',
+          CONTAINER_NAME: 'greenlight',
+        },
+      },
+    });
+  });
+
+  it('lets the hook report on this deployment group only', () => {
+    const hook = statements(template).filter((s) => s.Action.some((a) => a.startsWith('codedeploy:')));
+    const put = hook.filter((s) => s.Action.includes('codedeploy:PutLifecycleEventHookExecutionStatus'));
+    assert.equal(put.length, 1);
+    const dgArn = JSON.stringify(put[0].Resource);
+    assert.ok(dgArn.includes(':deploymentgroup:') && dgArn.includes(dgId), dgArn);
+    assert.ok(put[0].Action.includes('codedeploy:GetDeployment'));
+    const [, policy] = resources(template, 'AWS::IAM::Policy').find(([, r]) => JSON.stringify(r).includes('PutLifecycleEventHookExecutionStatus'))!;
+    assert.deepEqual(policy.Properties?.Roles, [{ Ref: hookRoleId }]);
+    // ecs:DescribeTaskDefinition is the one unscoped read.
+    const star = statements(template).filter((s) => s.where.startsWith('GreenlightDeploymentHookRole') && s.Resource.includes('*'));
+    assert.deepEqual(star.flatMap((s) => s.Action).filter((a) => !a.startsWith('ec2:')), ['ecs:DescribeTaskDefinition']);
+  });
+
+  it('grants no wildcard action anywhere', () => {
+    for (const s of statements(template)) {
+      if (s.Effect !== 'Allow') continue;
+      for (const action of s.Action) assert.ok(!action.includes('*'), `${s.where} allows ${action}`);
+    }
+    assert.ok(!JSON.stringify(template.toJSON()).includes('"codedeploy:*"'));
+  });
+
+  it('gives CodeDeploy an explicit role: no managed policy, invoke on the hook only', () => {
+    const [, role] = resources(template, 'AWS::IAM::Role').find(([rid]) => rid === codeDeployRoleId)!;
+    assert.equal(role.Properties?.ManagedPolicyArns, undefined);
+    const invoke = statements(template).filter((s) => s.Action.includes('lambda:InvokeFunction'));
+    assert.equal(invoke.length, 1);
+    assert.equal(invoke[0].where.startsWith('GreenlightDeploymentCodeDeployRole'), true);
+    assert.deepEqual(invoke[0].Resource[0], { 'Fn::GetAtt': [id(stack.deployment.hook), 'Arn'] });
+    const modify = statements(template).find((s) => s.Action.includes('elasticloadbalancing:ModifyListener'))!;
+    assert.deepEqual(modify.Resource, [{ Ref: id(stack.service.productionListener) }, { Ref: id(stack.service.testListener) }]);
+  });
+});

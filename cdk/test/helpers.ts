@@ -1,0 +1,63 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { GreenlightStack, settingsFromContext } from '../lib';
+
+/** Context that a test adds to the app's (the keys of cdk.json / `-c`). */
+export type Context = Record<string, unknown>;
+
+/** The app's stack synthesized from `context`, without bundling the hook (no cargo lambda). */
+export function synth(context: Context = {}): { app: App; stack: GreenlightStack; template: Template } {
+  const app = new App({
+    context: {
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
+      ...context,
+    },
+  });
+  const stack = new GreenlightStack(app, 'Greenlight', { settings: settingsFromContext(app) });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+export const CONFIGURED: Context = {
+  connectionArn: 'arn:aws:codeconnections:eu-west-1:123456789012:connection/0123abcd-0123-4567-89ab-0123456789ab',
+  repository: 'example-org/greenlight',
+  branch: 'main',
+};
+
+type Resource = { Type: string; Properties?: Record<string, unknown>; DependsOn?: string[] };
+
+export function resources(template: Template, type?: string): Array<[string, Resource]> {
+  const all = template.toJSON() as { Resources: Record<string, Resource> };
+  return Object.entries(all.Resources).filter(([, r]) => !type || r.Type === type);
+}
+
+export function only(template: Template, type: string): [string, Resource] {
+  const found = resources(template, type);
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return found[0];
+}
+
+/** Every IAM statement of the template's policies and roles, with where it is. */
+export function statements(template: Template): Array<{ where: string; Effect: string; Action: string[]; Resource: unknown[] }> {
+  const out: Array<{ where: string; Effect: string; Action: string[]; Resource: unknown[] }> = [];
+  const collect = (where: string, doc: unknown) => {
+    const list = (doc as { Statement?: Array<Record<string, unknown>> } | undefined)?.Statement ?? [];
+    for (const s of list) {
+      const action = s.Action as string | string[] | undefined;
+      const resource = s.Resource;
+      out.push({
+        where,
+        Effect: String(s.Effect),
+        Action: action === undefined ? [] : Array.isArray(action) ? action : [action],
+        Resource: resource === undefined ? [] : Array.isArray(resource) ? resource : [resource],
+      });
+    }
+  };
+  for (const [id, r] of resources(template)) {
+    if (r.Type === 'AWS::IAM::Policy') collect(id, r.Properties?.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Role') {
+      for (const p of (r.Properties?.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []) collect(id, p.PolicyDocument);
+    }
+  }
+  return out;
+}

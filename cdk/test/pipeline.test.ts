@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { CODEBUILD_ENV } from '../lib';
+import { CONFIGURED, only, synth } from './helpers';
+
+describe('GreenlightPipeline', () => {
+  const { template } = synth({ ...CONFIGURED, filePathsIncludes: 'runtime/**,Dockerfile' });
+
+  it('has the Source, Build and Deploy stages on a V2 pipeline', () => {
+    const [, pipeline] = only(template, 'AWS::CodePipeline::Pipeline');
+    const p = pipeline.Properties ?? {};
+    assert.equal(p.PipelineType, 'V2');
+    const stages = p.Stages as Array<{ Name: string; Actions: Array<{ ActionTypeId: { Provider: string }; Configuration?: Record<string, unknown> }> }>;
+    assert.deepEqual(stages.map((s) => s.Name), ['Source', 'Build', 'Deploy']);
+    assert.deepEqual(stages.map((s) => s.Actions[0].ActionTypeId.Provider), ['CodeStarSourceConnection', 'CodeBuild', 'CodeDeployToECS']);
+    const source = stages[0].Actions[0].Configuration ?? {};
+    assert.equal(source.FullRepositoryId, 'example-org/greenlight');
+    assert.equal(source.BranchName, 'main');
+    const deploy = stages[2].Actions[0].Configuration ?? {};
+    assert.equal(deploy.TaskDefinitionTemplatePath, 'taskdef.json');
+    assert.equal(deploy.AppSpecTemplatePath, 'appspec.yaml');
+    assert.equal(deploy.Image1ContainerName, 'IMAGE1_NAME');
+  });
+
+  it('starts on a push to the branch, filtered by path', () => {
+    template.hasResourceProperties('AWS::CodePipeline::Pipeline', {
+      Triggers: [
+        {
+          ProviderType: 'CodeStarSourceConnection',
+          GitConfiguration: {
+            SourceActionName: 'Source',
+            Push: [{ Branches: { Includes: ['main'] }, FilePaths: { Includes: ['runtime/**', 'Dockerfile'] } }],
+          },
+        },
+      ],
+    });
+  });
+
+  it('gives CodeBuild exactly the contract environment, privileged, with the root buildspec', () => {
+    const [, project] = only(template, 'AWS::CodeBuild::Project');
+    const env = (project.Properties?.Environment ?? {}) as { PrivilegedMode: boolean; EnvironmentVariables: Array<{ Name: string; Value: unknown; Type: string }> };
+    assert.equal(env.PrivilegedMode, true);
+    assert.deepEqual(env.EnvironmentVariables.map((v) => v.Name).sort(), [...CODEBUILD_ENV].sort());
+    const value = (name: string) => env.EnvironmentVariables.find((v) => v.Name === name)?.Value;
+    assert.equal(value('CONTAINER_NAME'), 'greenlight');
+    assert.equal(value('CONTAINER_PORT'), '8080');
+    assert.equal(value('TASK_FAMILY'), 'greenlight');
+    assert.equal(value('DRAIN_SECONDS'), '25');
+    assert.equal(value('STOP_TIMEOUT_SECONDS'), '35');
+    assert.equal(value('OPENAI_API_KEY_SECRET_ARN'), '');
+    assert.equal(value('CPU_ARCHITECTURE'), 'X86_64');
+    assert.match(JSON.stringify(value('HOOK_FUNCTION_NAME')), /"Ref":"GreenlightDeploymentHook/);
+    assert.equal((project.Properties?.Source as { BuildSpec: string }).BuildSpec, 'buildspec.yml');
+  });
+
+  it('keeps artifacts encrypted, SSL-only and access-logged', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'artifacts/' }),
+      VersioningConfiguration: { Status: 'Enabled' },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
