@@ -9,6 +9,7 @@ pub mod openai;
 mod upstream;
 
 pub use openai::OpenAiProvider;
+pub(crate) use upstream::tls_config;
 
 use std::time::Duration;
 
