@@ -90,6 +90,38 @@ async fn chat_streams_meta_sources_deltas_done_in_order() {
 }
 
 #[tokio::test]
+async fn html_snapshots_are_sanitized_markdown_of_the_whole_answer() {
+    let provider = Scripted::new(vec![
+        Act::Delta("# Title\n\n<script>window.x=1</script>\n\n"),
+        Act::Delta("[a](javascript:alert(1)) **b**"),
+        Act::Done,
+    ]);
+    let (router, _) = app(provider, &[]);
+    let res = router
+        .oneshot(post_json("/api/chat", HELLO))
+        .await
+        .expect("response");
+    let events = parse_sse(&body_string(res).await);
+    let html: Vec<String> = events
+        .iter()
+        .filter(|e| e.event.as_deref() == Some("html"))
+        .map(|e| e.json()["html"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        html.last().map(String::as_str),
+        Some(
+            "<h1>Title</h1>\n\n<p><a target=\"_blank\" rel=\"noopener noreferrer\">a</a> <strong>b</strong></p>\n"
+        ),
+        "{events:?}"
+    );
+    // The deltas still carry the raw text; only the html is sanitized.
+    assert_eq!(
+        events[1].json()["text"],
+        "# Title\n\n<script>window.x=1</script>\n\n"
+    );
+}
+
+#[tokio::test]
 async fn provider_errors_end_the_stream_with_an_error_event() {
     type Case = (fn() -> ProviderError, &'static str, bool);
     let cases: [Case; 4] = [

@@ -38,6 +38,11 @@ describe("chat page on the offline provider", () => {
     assert.equal(await passage.isVisible(), true);
     assert.ok((await passage.innerText()).trim().length > 20);
     assert.match(await first.locator("summary").innerText(), /^\[1\]/);
+    // The next answer re-renders the conversation; the opened source stays open.
+    await send(page, "And how do I roll back?");
+    assert.equal(await lastAnswerSettled(page), "done");
+    assert.equal(await assistants(page).first().locator("details").first().evaluate((d) => d.open), true);
+    assert.equal(await assistants(page).last().locator("details").first().evaluate((d) => d.open), false);
     assert.deepEqual(page.incidents, { dialogs: [], pageErrors: [], consoleErrors: [] });
     await page.close();
   });
