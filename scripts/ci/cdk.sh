@@ -17,7 +17,8 @@ node --import tsx --test test/*.test.ts
 # No credentials of any kind, so nothing can reach an account; the stack is environment-agnostic.
 # The hook Lambda is not bundled here (GREENLIGHT_SKIP_BUNDLING=1): the rust and hook stages build
 # and test that crate already, and a cargo-lambda release build (LTO) would add minutes on 2 cores
-# for a template that is byte-for-byte the same apart from the asset hash.
+# for a template that is byte-for-byte the same apart from the asset hash (a cold bundling synth
+# took over 25 minutes on the shared 2-core machine; see cdk/README.md, "CI notes").
 offline_cdk() {
   env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \

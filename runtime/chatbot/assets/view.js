@@ -67,6 +67,11 @@ export function renderMessages(container, conversation, ui) {
       canRegenerate: !ui.busy && message === lastAssistant && message.id === lastId,
     });
   });
+  // A re-render must not close the sources the reader opened.
+  const open = new Set([...container.querySelectorAll("details[open][data-key]")].map((d) => d.dataset.key));
+  for (const node of nodes) {
+    for (const details of node.querySelectorAll("details[data-key]")) details.open = open.has(details.dataset.key);
+  }
   const empty = container.querySelector("#empty-state");
   if (empty) empty.hidden = nodes.length > 0;
   container.replaceChildren(...(empty ? [empty] : []), ...nodes);
@@ -112,7 +117,7 @@ function assistantMessage(message, { streaming, canRegenerate }) {
   const content = el("div", { className: "content markdown" });
   fillAnswer(content, message, "");
   const bubble = el("div", { className: "bubble" }, content);
-  if (message.sources?.length) bubble.append(sourcesSection(message.sources));
+  if (message.sources?.length) bubble.append(sourcesSection(message.sources, message.id));
   if (message.status === "stopped") bubble.append(el("p", { className: "note", text: "Stopped." }));
   if (message.error) bubble.append(errorBox(message.error, message.id));
   const meta = metaLine(message);
@@ -151,11 +156,11 @@ export function updateStreaming(container, message, tail) {
   fillAnswer(content, message, tail);
   const bubble = article.querySelector(".bubble");
   if (message.sources?.length && !bubble.querySelector(".sources")) {
-    bubble.insertBefore(sourcesSection(message.sources), content.nextSibling);
+    bubble.insertBefore(sourcesSection(message.sources, message.id), content.nextSibling);
   }
 }
 
-function sourcesSection(sources) {
+function sourcesSection(sources, messageId) {
   return el(
     "section",
     { className: "sources", "aria-label": "Sources" },
@@ -163,13 +168,13 @@ function sourcesSection(sources) {
     el(
       "ol",
       { className: "source-list" },
-      ...sources.map((source) =>
+      ...sources.map((source, index) =>
         el(
           "li",
           { className: "source" },
           el(
             "details",
-            {},
+            { dataset: { key: `${messageId}:${index}` } },
             el(
               "summary",
               {},

@@ -5,6 +5,7 @@
 //! the response body, which drops this stream and with it the upstream request (no orphaned
 //! generation); the log line then says `cancelled`.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -79,6 +80,18 @@ impl StreamError {
             message: "the model's answer ended before it was complete".to_owned(),
             retryable: true,
             status: StatusCode::BAD_GATEWAY,
+            retry_after: None,
+        }
+    }
+}
+
+impl StreamError {
+    fn internal(message: &str) -> Self {
+        Self {
+            code: "internal",
+            message: message.to_owned(),
+            retryable: true,
+            status: StatusCode::INTERNAL_SERVER_ERROR,
             retry_after: None,
         }
     }
@@ -209,7 +222,8 @@ pub fn start(
     let stream = async_stream::stream! {
         // Held for the life of the stream: the drain waits for it.
         let _token = token;
-        let mut upstream = provider.stream(request);
+        // A panicking provider ends this chat with an `internal` error, not the connection.
+        let mut upstream = AssertUnwindSafe(provider.stream(request)).catch_unwind();
         tokio::pin!(deadline);
         let mut sources_sent = false;
         loop {
@@ -225,14 +239,14 @@ pub fn start(
                 item = upstream.next() => item,
             };
             match item {
-                Some(Ok(ProviderEvent::Sources(sources))) => {
+                Some(Ok(Ok(ProviderEvent::Sources(sources)))) => {
                     // The contract sends sources once, before the deltas.
                     if !sources_sent && log.ttft.is_none() {
                         sources_sent = true;
                         yield Step::Sources(sources);
                     }
                 }
-                Some(Ok(ProviderEvent::Delta(text))) => {
+                Some(Ok(Ok(ProviderEvent::Delta(text)))) => {
                     if text.is_empty() {
                         continue;
                     }
@@ -241,7 +255,7 @@ pub fn start(
                     }
                     yield Step::Delta(text);
                 }
-                Some(Ok(ProviderEvent::Done { finish_reason, usage })) => {
+                Some(Ok(Ok(ProviderEvent::Done { finish_reason, usage }))) => {
                     let total = log.started.elapsed();
                     let timings = Timings {
                         ttft_ms: ChatLog::ms(log.ttft.unwrap_or(total)),
@@ -252,7 +266,14 @@ pub fn start(
                     yield Step::Done { finish_reason, usage, timings };
                     break;
                 }
-                Some(Err(err)) => {
+                Some(Err(_panic)) => {
+                    tracing::error!(provider = log.provider, "the provider panicked");
+                    let err = StreamError::internal("the provider failed unexpectedly");
+                    log.write("error", Some(err.code), Usage::default());
+                    yield Step::Error(err);
+                    break;
+                }
+                Some(Ok(Err(err))) => {
                     let err = StreamError::from_provider(&err);
                     log.write("error", Some(err.code), Usage::default());
                     yield Step::Error(err);

@@ -77,6 +77,10 @@ pub struct Config {
     #[arg(long, env = "SYSTEM_PROMPT", default_value = DEFAULT_SYSTEM_PROMPT, hide_default_value = true)]
     pub system_prompt: String,
 
+    /// Milliseconds between the streamed pieces of an offline answer; 0 sends it at once.
+    #[arg(long, env = "OFFLINE_PACING_MS", default_value_t = 3)]
+    pub offline_pacing_ms: u64,
+
     /// Seconds in-flight streams may keep running after SIGTERM.
     #[arg(long, env = "DRAIN_SECONDS", default_value_t = 25)]
     pub drain_seconds: u64,
@@ -189,6 +193,9 @@ impl Config {
         {
             return Err(bad("LLM_MODEL", "must not be empty when set"));
         }
+        if self.offline_pacing_ms > 1000 {
+            return Err(bad("OFFLINE_PACING_MS", "must be at most 1000"));
+        }
         if self.drain_seconds > 3600 {
             return Err(bad("DRAIN_SECONDS", "must be at most 3600"));
         }
@@ -240,6 +247,10 @@ impl Config {
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_seconds)
     }
+
+    pub fn offline_pacing(&self) -> Duration {
+        Duration::from_millis(self.offline_pacing_ms)
+    }
 }
 
 #[cfg(test)]
@@ -290,5 +301,14 @@ mod tests {
             .validate()
             .expect_err("zero");
         assert_eq!(err.variable, "KEEPALIVE_SECONDS");
+    }
+
+    #[test]
+    fn offline_pacing_is_bounded() {
+        assert_eq!(parse(&[]).offline_pacing(), Duration::from_millis(3));
+        let err = parse(&["--offline-pacing-ms", "5000"])
+            .validate()
+            .expect_err("too slow");
+        assert_eq!(err.variable, "OFFLINE_PACING_MS");
     }
 }

@@ -17,7 +17,11 @@ pub struct HealthcheckArgs {
 /// Whether `GET http://127.0.0.1:PORT/health` answers 200 in time; the reason when not.
 pub async fn check(args: &HealthcheckArgs) -> Result<(), String> {
     let url = format!("http://127.0.0.1:{}/health", args.port);
+    // Plain HTTP, but reqwest's default TLS setup reads the OS certificate store, which the
+    // `scratch` image lacks: building the client would fail there. The bundled roots never do.
+    let tls = crate::provider::tls_config().map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .timeout(Duration::from_millis(args.timeout_ms))
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::chat::{self, Route};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -111,7 +112,14 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     req.extensions_mut().insert(key);
     if let Some(limiter) = &state.rate_limiter {
         if let Err(wait) = limiter.check(key) {
-            return ApiError::rate_limited(wait, limiter.per_minute).into_response();
+            let err = ApiError::rate_limited(wait, limiter.per_minute);
+            let route = if req.uri().path().starts_with("/v1/") {
+                Route::Completions
+            } else {
+                Route::Chat
+            };
+            chat::log_rejected(&state, route, Some(key), &err);
+            return err.into_response();
         }
     }
     next.run(req).await

@@ -70,10 +70,19 @@ impl VersionInfo {
     }
 }
 
-async fn fetch_image(uri: &str) -> Result<String, reqwest::Error> {
+async fn fetch_image(uri: &str) -> Result<String, String> {
+    // The bundled roots, not reqwest's default: that reads the OS certificate store, which the
+    // `scratch` image lacks, and fails to build even a plain-HTTP client there.
+    let tls = crate::provider::tls_config().map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .timeout(Duration::from_secs(2))
-        .build()?;
+        .build()
+        .map_err(|e| e.to_string())?;
+    fetch_with(&client, uri).await.map_err(|e| e.to_string())
+}
+
+async fn fetch_with(client: &reqwest::Client, uri: &str) -> Result<String, reqwest::Error> {
     let meta: ContainerMetadata = client
         .get(uri)
         .send()

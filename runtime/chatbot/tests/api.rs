@@ -90,6 +90,38 @@ async fn chat_streams_meta_sources_deltas_done_in_order() {
 }
 
 #[tokio::test]
+async fn html_snapshots_are_sanitized_markdown_of_the_whole_answer() {
+    let provider = Scripted::new(vec![
+        Act::Delta("# Title\n\n<script>window.x=1</script>\n\n"),
+        Act::Delta("[a](javascript:alert(1)) **b**"),
+        Act::Done,
+    ]);
+    let (router, _) = app(provider, &[]);
+    let res = router
+        .oneshot(post_json("/api/chat", HELLO))
+        .await
+        .expect("response");
+    let events = parse_sse(&body_string(res).await);
+    let html: Vec<String> = events
+        .iter()
+        .filter(|e| e.event.as_deref() == Some("html"))
+        .map(|e| e.json()["html"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        html.last().map(String::as_str),
+        Some(
+            "<h1>Title</h1>\n\n<p><a target=\"_blank\" rel=\"noopener noreferrer\">a</a> <strong>b</strong></p>\n"
+        ),
+        "{events:?}"
+    );
+    // The deltas still carry the raw text; only the html is sanitized.
+    assert_eq!(
+        events[1].json()["text"],
+        "# Title\n\n<script>window.x=1</script>\n\n"
+    );
+}
+
+#[tokio::test]
 async fn provider_errors_end_the_stream_with_an_error_event() {
     type Case = (fn() -> ProviderError, &'static str, bool);
     let cases: [Case; 4] = [
@@ -623,4 +655,40 @@ async fn the_page_is_served() {
     // Security headers cover API errors too.
     let res = router.oneshot(get("/nope")).await.expect("res");
     assert!(res.headers().contains_key("x-content-type-options"));
+}
+
+/// A provider whose stream panics: a bug in a backend must end the chat, not the server.
+struct Panicking;
+
+impl greenlight::provider::Provider for Panicking {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+    fn model(&self) -> &str {
+        "m"
+    }
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
+    fn stream(&self, _: greenlight::provider::ChatRequest) -> greenlight::provider::ProviderStream {
+        Box::pin(futures_util::stream::poll_fn(
+            |_| -> std::task::Poll<Option<_>> { panic!("provider bug") },
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_provider_ends_the_chat_with_an_internal_error() {
+    let state = greenlight::state::AppState::new(&config(&[]), std::sync::Arc::new(Panicking));
+    let router = greenlight::app::router(state);
+    let res = router
+        .clone()
+        .oneshot(post_json("/api/chat", HELLO))
+        .await
+        .expect("res");
+    let events = parse_sse(&body_string(res).await);
+    assert_eq!(names(&events), ["meta", "error"]);
+    assert_eq!(events[1].json()["code"], "internal");
+    let res = router.oneshot(get("/health")).await.expect("res");
+    assert_eq!(res.status(), StatusCode::OK);
 }

@@ -27,6 +27,7 @@ pub const DOCUMENTS: &[Document] = &[
     doc!("blue-green.md"),
     doc!("configuration.md"),
     doc!("operations.md"),
+    doc!("ship.md"),
     doc!("contract.md"),
 ];
 

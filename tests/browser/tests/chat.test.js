@@ -102,7 +102,7 @@ describe("chat page on the openai provider", () => {
     const before = await fake.stats();
     await send(page, "[[long]] tell me everything");
     await page.waitForFunction(() => {
-      const a = document.querySelector("article.message.assistant:last-of-type .content");
+      const a = [...document.querySelectorAll("article.message.assistant .content")].pop();
       return a && a.textContent.split(" ").length > 10;
     });
     await page.getByRole("button", { name: "Stop", exact: true }).click();
@@ -223,7 +223,7 @@ describe("chat page on the openai provider", () => {
       await send(page, `[[echo]] question that meets a ${status}`);
       assert.equal(await lastAnswerSettled(page), "error");
       const alert = assistants(page).last().getByRole("alert");
-      await alert.getByText(title).waitFor();
+      await alert.getByText(title, { exact: true }).waitFor();
       assert.equal(await users(page).last().locator(".content").innerText(), `[[echo]] question that meets a ${status}`);
       await alert.getByRole("button", { name: "Retry" }).click();
       assert.equal(await lastAnswerSettled(page), "done");
@@ -233,7 +233,7 @@ describe("chat page on the openai provider", () => {
     // A stream cut in the middle keeps what arrived and says so.
     await send(page, "[[cut]] this will break");
     assert.equal(await lastAnswerSettled(page), "error");
-    await assistants(page).last().getByRole("alert").getByText("The answer was cut off").waitFor();
+    await assistants(page).last().getByRole("alert").getByText("The answer was cut off", { exact: true }).waitFor();
     await page.close();
   });
 
@@ -319,7 +319,9 @@ describe("rate limiting", () => {
     await send(page, "[[echo]] second, too soon");
     assert.equal(await lastAnswerSettled(page), "error");
     const alert = assistants(page).last().getByRole("alert");
-    await alert.getByText("Too many requests").waitFor();
+    await alert.getByText("Too many requests", { exact: true }).waitFor();
+    // The server said how long to wait (Retry-After), and the page passes it on.
+    await alert.getByText(/Try again in \d+ s\./).waitFor();
     assert.equal(await users(page).last().locator(".content").innerText(), "[[echo]] second, too soon");
     await page.waitForTimeout(1100);
     await alert.getByRole("button", { name: "Retry" }).click();

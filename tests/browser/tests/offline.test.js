@@ -38,6 +38,11 @@ describe("chat page on the offline provider", () => {
     assert.equal(await passage.isVisible(), true);
     assert.ok((await passage.innerText()).trim().length > 20);
     assert.match(await first.locator("summary").innerText(), /^\[1\]/);
+    // The next answer re-renders the conversation; the opened source stays open.
+    await send(page, "And how do I roll back?");
+    assert.equal(await lastAnswerSettled(page), "done");
+    assert.equal(await assistants(page).first().locator("details").first().evaluate((d) => d.open), true);
+    assert.equal(await assistants(page).last().locator("details").first().evaluate((d) => d.open), false);
     assert.deepEqual(page.incidents, { dialogs: [], pageErrors: [], consoleErrors: [] });
     await page.close();
   });
@@ -45,12 +50,18 @@ describe("chat page on the offline provider", () => {
   test("screenshots of a finished conversation, light and dark", async () => {
     for (const colorScheme of ["light", "dark"]) {
       const page = await openChat(browser.context, server.url, { colorScheme });
+      await page.setViewportSize({ width: 1280, height: 900 });
       await page.getByRole("button", { name: "New chat" }).click();
       await send(page, "What is Greenlight?");
       assert.equal(await lastAnswerSettled(page), "done");
-      await send(page, "How do I deploy it?");
-      assert.equal(await lastAnswerSettled(page), "done");
       await assistants(page).last().locator("details").first().locator("summary").click();
+      // Frame the question and the start of its answer.
+      await page.evaluate(() => {
+        const messages = document.getElementById("messages");
+        const question = [...messages.querySelectorAll("article.message.user")].pop();
+        messages.scrollTop = question.offsetTop - messages.offsetTop - 16;
+      });
+      await page.getByRole("textbox", { name: "Message" }).fill("How do I roll back a deployment?");
       // The theme really follows prefers-color-scheme.
       const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       const [r, g, b] = background.match(/\d+/g).map(Number);

@@ -3,7 +3,7 @@
 //! (see README "Chat stream events").
 
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
@@ -17,7 +17,7 @@ use crate::api::json::JsonBody;
 use crate::chat::{self, ChatMeta, Route, Step};
 use crate::error::ApiError;
 use crate::rate_limit::ClientKey;
-use crate::render;
+use crate::render::HtmlSnapshots;
 use crate::state::AppState;
 use crate::validation::{RawChat, RawMessage, validate};
 
@@ -69,10 +69,11 @@ pub fn step_event(step: &Step) -> Event {
 
 /// Least time between two `html` snapshots: rendering the whole answer on every delta would cost
 /// O(n²) for long answers, and the browser cannot show more than a few updates a second anyway.
+/// [`HtmlSnapshots`] also stretches it as the answer grows, so the total stays about linear.
 const HTML_EVERY: Duration = Duration::from_millis(100);
 
-fn html_event(answer: &str) -> Event {
-    event("html", &json!({ "html": render::markdown_to_html(answer) }))
+fn html_event(html: String) -> Event {
+    event("html", &json!({ "html": html }))
 }
 
 /// The stream's events: `meta`, then each step, with throttled `html` snapshots of the answer so
@@ -86,24 +87,18 @@ fn events(
             "meta",
             &json!({"id": meta.id, "provider": meta.provider, "model": meta.model}),
         ));
-        let mut answer = String::new();
-        let mut rendered = 0usize;
-        let mut last_html: Option<Instant> = None;
+        let mut snapshots = HtmlSnapshots::new(HTML_EVERY);
         for await step in steps {
             match &step {
                 Step::Delta(text) => {
-                    answer.push_str(text);
                     yield Ok(step_event(&step));
-                    if last_html.is_none_or(|at| at.elapsed() >= HTML_EVERY) {
-                        yield Ok(html_event(&answer));
-                        rendered = answer.len();
-                        last_html = Some(Instant::now());
+                    if let Some(html) = snapshots.push(text) {
+                        yield Ok(html_event(html));
                     }
                 }
                 Step::Done { .. } | Step::Error(_) => {
-                    if rendered != answer.len() {
-                        yield Ok(html_event(&answer));
-                        rendered = answer.len();
+                    if let Some(html) = snapshots.finish() {
+                        yield Ok(html_event(html));
                     }
                     yield Ok(step_event(&step));
                 }

@@ -11,6 +11,7 @@ mod upstream;
 
 pub use bedrock::BedrockProvider;
 pub use openai::OpenAiProvider;
+pub(crate) use upstream::tls_config;
 
 use std::time::Duration;
 
