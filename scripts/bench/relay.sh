@@ -41,7 +41,8 @@ FAKE=$(sed -n 's/^listening on //p' "$OUT/fake-llm.out" | head -1)
 # greenlight as the benchmark runs it: openai provider on the fake, no per-client rate limit
 # (every request comes from 127.0.0.1), logs kept (one JSON line per chat) but thrown away.
 greenlight_env() {
-  env LLM_PROVIDER=openai OPENAI_BASE_URL="$FAKE/v1" LLM_MODEL=fake-model \
+  # exec: the background job becomes greenlight itself, so $! is the PID whose CPU and RSS count.
+  exec env LLM_PROVIDER=openai OPENAI_BASE_URL="$FAKE/v1" LLM_MODEL=fake-model \
     RATE_LIMIT_PER_MINUTE=0 LOG_FORMAT=json HOST=127.0.0.1 PORT="$1" "$BIN/greenlight" serve
 }
 GL_PORT=$(free_port)
