@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use greenlight::cli::{Cli, Command};
-use greenlight::config::Config;
+use greenlight::config::{Config, ConfigError};
 use greenlight::{healthcheck, server, telemetry};
 
 fn runtime(multi_thread: bool) -> std::io::Result<tokio::runtime::Runtime> {
@@ -33,7 +33,12 @@ fn serve(config: Config) -> ExitCode {
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the server failed");
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // A configuration the provider rejects is a usage error, like the ones clap finds.
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

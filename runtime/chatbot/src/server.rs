@@ -20,15 +20,15 @@ const GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the server until a signal, then drains. Nothing blocking happens before the bind.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let provider = provider::factory::build(&config)?;
-    let state = AppState::new(&config, provider);
-    state
-        .version
-        .spawn_ecs_lookup(config.ecs_container_metadata_uri_v4.clone());
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on HOST={} PORT={}", config.host, config.port))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let provider = provider::factory::build(&config).await?;
+    let state = AppState::new(&config, provider);
+    state
+        .version
+        .spawn_ecs_lookup(config.ecs_container_metadata_uri_v4.clone());
     tracing::info!(
         provider = state.provider.name(),
         model = state.provider.model(),

@@ -245,3 +245,26 @@ async fn streams_longer_than_the_drain_window_get_a_final_event() {
         "the upstream request was cancelled"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_is_chosen_by_configuration() {
+    let fake = fake(FakeConfig::default()).await;
+    let endpoint = fake.base_url();
+    let server = Process::start(&[
+        ("LLM_PROVIDER", "bedrock"),
+        ("LLM_MODEL", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ("BEDROCK_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "eu-west-1"),
+        // The fake does not check signatures; the SDK only needs some credentials to sign with.
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]);
+    let events = read_stream(post(&server.url, "/api/chat", chat_body("hello")).await).await;
+    assert_eq!(events[0].json()["provider"], "bedrock");
+    assert_eq!(
+        names(&events).last().map(String::as_str),
+        Some("done"),
+        "{events:?}"
+    );
+}

@@ -30,6 +30,13 @@ fn bad_configuration_fails_at_start_naming_the_variable() {
     fails_naming(&[("MAX_MESSAGES", "0")], "MAX_MESSAGES");
     fails_naming(&[("DRAIN_SECONDS", "-1")], "DRAIN_SECONDS");
     fails_naming(&[("LOG_FORMAT", "xml")], "LOG_FORMAT");
+    // Checked by the providers themselves, still at start.
+    fails_naming(&[("LLM_PROVIDER", "openai")], "OPENAI_API_KEY");
+    fails_naming(&[("LLM_PROVIDER", "bedrock")], "LLM_MODEL");
+    fails_naming(
+        &[("LLM_PROVIDER", "bedrock"), ("LLM_MODEL", " ")],
+        "LLM_MODEL",
+    );
 }
 
 #[tokio::test]

@@ -78,11 +78,11 @@ async fn run_rounds(config: &SmokeConfig, progress: &mut Progress) {
         progress.current = Some(format!("round {round} health"));
         progress
             .checks
-            .push(probes::status_ok(&client, config, "health", "/health", round).await);
+            .push(probes::health(&client, config, round).await);
         progress.current = Some(format!("round {round} ready"));
         progress
             .checks
-            .push(probes::status_ok(&client, config, "ready", "/ready", round).await);
+            .push(probes::ready(&client, config, round).await);
         progress.current = Some(format!("round {round} version"));
         let (check, seen) = probes::version(&client, config, round).await;
         progress.checks.push(check);

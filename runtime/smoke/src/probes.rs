@@ -1,5 +1,7 @@
 //! The plain checks: `/health`, `/ready` and `/version`.
 
+use std::time::Duration;
+
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use tokio::time::{Instant, timeout};
@@ -30,24 +32,45 @@ async fn get(
     }
 }
 
-/// `path` must answer 200.
-pub(crate) async fn status_ok(
-    client: &Client,
-    config: &SmokeConfig,
-    name: &str,
-    path: &str,
-    round: u32,
-) -> Check {
+/// `/health` must answer 200.
+pub(crate) async fn health(client: &Client, config: &SmokeConfig, round: u32) -> Check {
     let start = Instant::now();
-    let (passed, detail) = match get(client, config, path).await {
+    let (passed, detail) = judge("/health", get(client, config, "/health").await);
+    Check::new("health", round, passed, start.elapsed(), detail)
+}
+
+/// `/ready` must answer 200 within the request timeout. A 503 is asked again until then: a task
+/// that just started may still be loading its knowledge base, which is not a bad build.
+pub(crate) async fn ready(client: &Client, config: &SmokeConfig, round: u32) -> Check {
+    const RETRY_AFTER: Duration = Duration::from_millis(250);
+    let start = Instant::now();
+    let until = start + config.request_timeout;
+    loop {
+        let answer = get(client, config, "/ready").await;
+        let unavailable = matches!(answer, Ok((StatusCode::SERVICE_UNAVAILABLE, _)));
+        if !unavailable || Instant::now() + RETRY_AFTER >= until {
+            let (passed, mut detail) = judge("/ready", answer);
+            if unavailable {
+                detail.push_str(&format!(
+                    " (still after {} ms)",
+                    start.elapsed().as_millis()
+                ));
+            }
+            return Check::new("ready", round, passed, start.elapsed(), detail);
+        }
+        tokio::time::sleep(RETRY_AFTER).await;
+    }
+}
+
+fn judge(path: &str, answer: Result<(StatusCode, String), String>) -> (bool, String) {
+    match answer {
         Ok((StatusCode::OK, body)) => (true, format!("200 {}", excerpt(&body))),
         Ok((status, body)) => (
             false,
             format!("GET {path} answered {status}: {}", excerpt(&body)),
         ),
         Err(e) => (false, e),
-    };
-    Check::new(name, round, passed, start.elapsed(), detail)
+    }
 }
 
 #[derive(Deserialize)]
