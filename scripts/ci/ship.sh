@@ -16,7 +16,9 @@ step "shellcheck"
 shellcheck -x scripts/ship/build.sh scripts/ci/ship.sh
 
 # The agreement test renders from the CDK app's synthesized templates (the cdk stage leaves them).
-if [ -f cdk/package.json ] && ! compgen -G "cdk/cdk.out/*.template.json" >/dev/null; then
+# Synthesize again when it is missing or older than the app's sources (a run of this stage alone).
+if [ -f cdk/package.json ] && { [ ! -f cdk/cdk.out/manifest.json ] ||
+  [ -n "$(find cdk/bin cdk/lib cdk/cdk.json cdk/package-lock.json -newer cdk/cdk.out/manifest.json 2>/dev/null)" ]; }; then
   npm_ci "$ROOT/cdk"
   step "cdk synth"
   # Templates only: the hook Lambda's bundling (cargo lambda) is not what is compared here.
