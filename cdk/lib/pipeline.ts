@@ -168,6 +168,9 @@ export class GreenlightPipeline extends Construct {
     });
     // ECR: push to this repository only; the login token cannot be scoped (GetAuthorizationToken).
     service.repository.grantPullPush(this.project);
+    // scripts/ship/build.sh asks whether the commit's tag exists before pushing (tags are immutable,
+    // so a retried build of the same commit must skip the push rather than fail on it).
+    service.repository.grant(this.project, 'ecr:DescribeImages');
 
     const source = new codepipeline.Artifact('Source');
     const build = new codepipeline.Artifact('Build');

@@ -54,6 +54,25 @@ describe('GreenlightPipeline', () => {
     assert.equal((project.Properties?.Source as { BuildSpec: string }).BuildSpec, 'buildspec.yml');
   });
 
+  it('lets CodeBuild push to, and look up tags in, its own repository only', () => {
+    type Statement = { Action: string | string[]; Resource: unknown };
+    type Policy = { Properties: { Roles?: unknown; PolicyDocument: { Statement: Statement[] } } };
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Policy[];
+    const statements = policies
+      .filter((p) => JSON.stringify(p.Properties.Roles ?? []).includes('Build'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const ecr = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('ecr:')));
+    const describe = ecr.find((s) => [s.Action].flat().includes('ecr:DescribeImages'));
+    assert.ok(describe, 'ecr:DescribeImages is granted (build.sh checks an immutable tag before pushing)');
+    assert.ok(ecr.some((s) => [s.Action].flat().includes('ecr:PutImage')), 'ecr:PutImage is granted');
+    for (const s of ecr) {
+      const actions = [s.Action].flat();
+      if (actions.includes('ecr:GetAuthorizationToken')) continue;
+      assert.notEqual(s.Resource, '*', `${actions.join(',')} is scoped to the repository`);
+      assert.match(JSON.stringify(s.Resource), /Repository/);
+    }
+  });
+
   it('keeps artifacts encrypted, SSL-only and access-logged', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
