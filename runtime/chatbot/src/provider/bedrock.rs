@@ -4,7 +4,7 @@
 mod convert;
 mod errors;
 
-use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,9 @@ use aws_smithy_types::event_stream::RawMessage;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
-use super::upstream::{LiveAnswer, answer_stream, estimate_prompt_tokens, with_retries};
+use super::upstream::{
+    Decoded, EventSource, Live, answer_stream, estimate_prompt_tokens, open_answer, with_retries,
+};
 use super::{
     BedrockSettings, ChatRequest, FinishReason, Provider, ProviderError, ProviderEvent,
     ProviderStream, Readiness, Usage,
@@ -168,32 +170,25 @@ type Call =
     aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder;
 
 /// One attempt: the call and the wait for the first token, within the first-token budget.
-async fn open(inner: Arc<Inner>, call: Call, prompt_estimate: u32) -> Result<Live, ProviderError> {
-    let budget = inner.first_token_timeout;
-    let attempt = async {
+async fn open(
+    inner: Arc<Inner>,
+    call: Call,
+    prompt_estimate: u32,
+) -> Result<Live<Converse>, ProviderError> {
+    open_answer(inner.first_token_timeout, inner.idle_timeout, async {
         let output: CallOutput = call
             .send()
             .await
             .map_err(|e| errors::call_error(e, |raw| raw.status().as_u16()))?;
-        let mut live = Live {
+        Ok(Converse {
             events: output.stream,
-            pending: VecDeque::new(),
-            idle_timeout: inner.idle_timeout,
             prompt_estimate,
             completion_chars: 0,
             stop: None,
             usage: None,
-            ended: false,
-        };
-        while live.pending.is_empty() {
-            let item = live.events.recv().await;
-            live.on_item(item)?;
-        }
-        Ok(live)
-    };
-    tokio::time::timeout(budget, attempt)
-        .await
-        .map_err(|_| ProviderError::Timeout(budget))?
+        })
+    })
+    .await
 }
 
 type Events = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
@@ -201,32 +196,35 @@ type Events = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
     ConverseStreamOutputError,
 >;
 
-struct Live {
+/// The ConverseStream events of an answer being streamed.
+struct Converse {
     events: Events,
-    pending: VecDeque<ProviderEvent>,
-    idle_timeout: Duration,
     prompt_estimate: u32,
     completion_chars: usize,
     stop: Option<FinishReason>,
     usage: Option<Usage>,
-    ended: bool,
 }
 
-impl Live {
-    fn on_item(
-        &mut self,
-        item: Result<
-            Option<ConverseStreamOutput>,
-            aws_sdk_bedrockruntime::error::SdkError<ConverseStreamOutputError, RawMessage>,
-        >,
-    ) -> Result<(), ProviderError> {
+impl EventSource for Converse {
+    /// One event (`Ok(None)`: the stream ended).
+    type Item = Result<
+        Option<ConverseStreamOutput>,
+        aws_sdk_bedrockruntime::error::SdkError<ConverseStreamOutputError, RawMessage>,
+    >;
+
+    fn next_item(&mut self) -> impl Future<Output = Self::Item> + Send {
+        self.events.recv()
+    }
+
+    fn decode(&mut self, item: Self::Item) -> Result<Decoded, ProviderError> {
+        let mut decoded = Decoded::default();
         match item.map_err(errors::stream_error)? {
             Some(ConverseStreamOutput::ContentBlockDelta(event)) => {
                 if let Some(ContentBlockDelta::Text(text)) = event.delta
                     && !text.is_empty()
                 {
                     self.completion_chars += text.chars().count();
-                    self.pending.push_back(ProviderEvent::Delta(text));
+                    decoded.delta = Some(text);
                 }
             }
             Some(ConverseStreamOutput::MessageStop(event)) => {
@@ -246,54 +244,28 @@ impl Live {
                     });
                 }
                 // Metadata is the last event Bedrock sends.
-                if self.stop.is_some() {
-                    self.finish();
-                }
+                decoded.finished = self.stop.is_some();
             }
             // Start and stop of blocks, reasoning and tool deltas, events newer than this SDK.
             Some(_) => {}
-            None if self.stop.is_some() => self.finish(),
+            None if self.stop.is_some() => decoded.finished = true,
             None => {
                 return Err(ProviderError::Interrupted(
                     "the stream ended before the answer was finished".to_owned(),
                 ));
             }
         }
-        Ok(())
+        Ok(decoded)
     }
 
-    fn finish(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            let usage = self.usage.unwrap_or(Usage {
-                prompt_tokens: self.prompt_estimate,
-                completion_tokens: u32::try_from(self.completion_chars.div_ceil(4))
-                    .unwrap_or(u32::MAX),
-            });
-            self.pending.push_back(ProviderEvent::Done {
-                finish_reason: self.stop.unwrap_or(FinishReason::Stop),
-                usage,
-            });
-        }
-    }
-}
-
-impl LiveAnswer for Live {
-    async fn next_event(&mut self) -> Option<Result<ProviderEvent, ProviderError>> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(event));
-            }
-            if self.ended {
-                return None;
-            }
-            let item = match tokio::time::timeout(self.idle_timeout, self.events.recv()).await {
-                Ok(item) => item,
-                Err(_) => return Some(Err(ProviderError::Timeout(self.idle_timeout))),
-            };
-            if let Err(error) = self.on_item(item) {
-                return Some(Err(error));
-            }
+    fn finish(&mut self) -> ProviderEvent {
+        let usage = self.usage.unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: u32::try_from(self.completion_chars.div_ceil(4)).unwrap_or(u32::MAX),
+        });
+        ProviderEvent::Done {
+            finish_reason: self.stop.unwrap_or(FinishReason::Stop),
+            usage,
         }
     }
 }

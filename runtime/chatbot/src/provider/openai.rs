@@ -2,7 +2,7 @@
 
 mod wire;
 
-use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,8 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
 
 use super::upstream::{
-    LiveAnswer, answer_stream, estimate_prompt_tokens, tls_config, with_retries,
+    Decoded, EventSource, Live, answer_stream, estimate_prompt_tokens, open_answer, tls_config,
+    with_retries,
 };
 use super::{
     ChatRequest, OpenAiSettings, Provider, ProviderError, ProviderEvent, ProviderStream, Readiness,
@@ -158,9 +159,12 @@ type SseStream =
 
 /// One attempt: sends the request and waits for the first token, all within the first-token
 /// budget.
-async fn open(inner: Arc<Inner>, body: Bytes, prompt_estimate: u32) -> Result<Live, ProviderError> {
-    let budget = inner.first_token_timeout;
-    let attempt = async {
+async fn open(
+    inner: Arc<Inner>,
+    body: Bytes,
+    prompt_estimate: u32,
+) -> Result<Live<Sse>, ProviderError> {
+    open_answer(inner.first_token_timeout, inner.idle_timeout, async {
         let response = inner
             .client
             .post(inner.completions_url.clone())
@@ -172,23 +176,12 @@ async fn open(inner: Arc<Inner>, body: Bytes, prompt_estimate: u32) -> Result<Li
         if !response.status().is_success() {
             return Err(status_error(response).await);
         }
-        let mut live = Live {
+        Ok(Sse {
             events: Box::pin(response.bytes_stream().eventsource()),
             reader: Reader::new(prompt_estimate),
-            pending: VecDeque::new(),
-            idle_timeout: inner.idle_timeout,
-            ended: false,
-        };
-        // Read until the first token (or an empty but whole answer); errors here are retried.
-        while live.pending.is_empty() {
-            let next = live.events.next().await;
-            live.on_item(next)?;
-        }
-        Ok(live)
-    };
-    tokio::time::timeout(budget, attempt)
-        .await
-        .map_err(|_| ProviderError::Timeout(budget))?
+        })
+    })
+    .await
 }
 
 /// A request that got no response.
@@ -242,36 +235,33 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .or_else(|| number("retry-after").map(Duration::from_secs_f64))
 }
 
-/// An answer being streamed.
-struct Live {
+/// The SSE body of an answer being streamed.
+struct Sse {
     events: SseStream,
     reader: Reader,
-    pending: VecDeque<ProviderEvent>,
-    idle_timeout: Duration,
-    ended: bool,
 }
 
-impl Live {
-    /// Handles one item of the SSE stream (`None`: the body ended).
-    fn on_item(
-        &mut self,
-        item: Option<Result<Event, EventStreamError<reqwest::Error>>>,
-    ) -> Result<(), ProviderError> {
+impl EventSource for Sse {
+    /// One SSE event (`None`: the body ended).
+    type Item = Option<Result<Event, EventStreamError<reqwest::Error>>>;
+
+    fn next_item(&mut self) -> impl Future<Output = Self::Item> + Send {
+        self.events.next()
+    }
+
+    fn decode(&mut self, item: Self::Item) -> Result<Decoded, ProviderError> {
         match item {
-            Some(Ok(event)) => {
-                if let Some(text) = self.reader.on_data(&event.data)? {
-                    self.pending.push_back(ProviderEvent::Delta(text));
-                }
-                if self.reader.is_done() {
-                    self.finish();
-                }
-                Ok(())
-            }
+            Some(Ok(event)) => Ok(Decoded {
+                delta: self.reader.on_data(&event.data)?,
+                finished: self.reader.is_done(),
+            }),
             // An upstream that said why it stopped has answered in full even if the connection
             // then breaks before `[DONE]`.
             Some(Err(EventStreamError::Transport(_))) | None if self.reader.has_finished() => {
-                self.finish();
-                Ok(())
+                Ok(Decoded {
+                    delta: None,
+                    finished: true,
+                })
             }
             Some(Err(EventStreamError::Transport(error))) => Err(ProviderError::Interrupted(
                 source_chain(&error.without_url()),
@@ -288,34 +278,12 @@ impl Live {
         }
     }
 
-    fn finish(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            self.pending.push_back(self.reader.done_event());
-            // When the body's end is already buffered, reading it lets the connection go back to
-            // the pool; never wait for it.
-            let _ = self.events.next().now_or_never();
-        }
-    }
-}
-
-impl LiveAnswer for Live {
-    async fn next_event(&mut self) -> Option<Result<ProviderEvent, ProviderError>> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(event));
-            }
-            if self.ended {
-                return None;
-            }
-            let item = match tokio::time::timeout(self.idle_timeout, self.events.next()).await {
-                Ok(item) => item,
-                Err(_) => return Some(Err(ProviderError::Timeout(self.idle_timeout))),
-            };
-            if let Err(error) = self.on_item(item) {
-                return Some(Err(error));
-            }
-        }
+    fn finish(&mut self) -> ProviderEvent {
+        let done = self.reader.done_event();
+        // When the body's end is already buffered, reading it lets the connection go back to the
+        // pool; never wait for it.
+        let _ = self.events.next().now_or_never();
+        done
     }
 }
 

@@ -1,61 +1,18 @@
-//! What the network providers (`openai`, `bedrock`) share: retries before the first token, TLS
-//! roots that need no OS certificate store, and token estimates.
+//! What the network providers (`openai`, `bedrock`) share: the answer's life from the first
+//! token on, retries before the first token, TLS roots that need no OS certificate store, and
+//! token estimates.
+
+mod live;
+
+pub(crate) use live::{Decoded, EventSource, Live, answer_stream, open_answer};
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures_util::stream;
 
-use super::{ProviderError, ProviderEvent, ProviderStream};
-
-/// An answer whose first token already arrived: it yields the rest, ending with `Done` or an
-/// error. It owns the upstream connection, so dropping it cancels the upstream work.
-pub(crate) trait LiveAnswer: Send + 'static {
-    fn next_event(
-        &mut self,
-    ) -> impl Future<Output = Option<Result<ProviderEvent, ProviderError>>> + Send;
-}
-
-/// A provider stream: `open` (which retries, then waits for the first token) and then the live
-/// answer. The stream ends after `Done` or the first error.
-pub(crate) fn answer_stream<L, F>(open: F) -> ProviderStream
-where
-    L: LiveAnswer,
-    F: Future<Output = Result<L, ProviderError>> + Send + 'static,
-{
-    enum Phase<F, L> {
-        Opening(Pin<Box<F>>),
-        Live(L),
-        Ended,
-    }
-    let answer = stream::unfold(Phase::Opening(Box::pin(open)), |phase| async move {
-        let mut live = match phase {
-            Phase::Ended => return None,
-            Phase::Opening(open) => match open.await {
-                Ok(live) => live,
-                Err(error) => return Some((Err(error), Phase::Ended)),
-            },
-            Phase::Live(live) => live,
-        };
-        let item = live.next_event().await?;
-        let more = matches!(
-            item,
-            Ok(ProviderEvent::Delta(_) | ProviderEvent::Sources(_))
-        );
-        Some((
-            item,
-            if more {
-                Phase::Live(live)
-            } else {
-                Phase::Ended
-            },
-        ))
-    });
-    Box::pin(answer)
-}
+use super::ProviderError;
 
 /// The longest `Retry-After` we wait for; a longer one ends the answer with `RateLimited`.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
