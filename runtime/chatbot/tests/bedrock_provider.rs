@@ -4,16 +4,19 @@
 // A test that cannot unwrap has failed: panicking is the point.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_bedrockruntime::config::Credentials;
+use common::upstream::{collect, done, fake_llm, wait_for};
 use futures_util::StreamExt;
 use greenlight::provider::{
-    BedrockProvider, BedrockSettings, ChatRequest, FinishReason, Message, Provider, ProviderError,
-    ProviderEvent, ProviderStream, Readiness, Role,
+    BedrockProvider, BedrockSettings, ChatRequest, FinishReason, Provider, ProviderError,
+    ProviderEvent, Readiness,
 };
-use greenlight_fake_llm::{Config, FakeLlm, Stats};
+use greenlight_fake_llm::{Config, FakeLlm};
 
 fn settings(fake: &FakeLlm) -> BedrockSettings {
     BedrockSettings {
@@ -45,79 +48,27 @@ async fn provider(settings: BedrockSettings) -> BedrockProvider {
     BedrockProvider::from_sdk_config(settings, &sdk_config().await).unwrap()
 }
 
+/// Two user turns in a row (Converse wants them merged) and a temperature.
 fn request(text: &str) -> ChatRequest {
-    ChatRequest {
-        messages: vec![
-            Message {
-                role: Role::System,
-                content: "You are a test.".to_owned(),
-            },
-            Message {
-                role: Role::User,
-                content: "first".to_owned(),
-            },
-            Message {
-                role: Role::User,
-                content: text.to_owned(),
-            },
-        ],
-        max_tokens: 256,
-        temperature: Some(0.2),
-    }
-}
-
-async fn collect(mut stream: ProviderStream) -> (String, Result<ProviderEvent, ProviderError>) {
-    let mut text = String::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(ProviderEvent::Delta(delta)) => text.push_str(&delta),
-            Ok(ProviderEvent::Sources(_)) => {}
-            Ok(done @ ProviderEvent::Done { .. }) => {
-                assert!(stream.next().await.is_none(), "nothing after Done");
-                return (text, Ok(done));
-            }
-            Err(error) => {
-                assert!(stream.next().await.is_none(), "nothing after an error");
-                return (text, Err(error));
-            }
-        }
-    }
-    panic!("the stream ended without Done or an error");
-}
-
-async fn wait_for(fake: &FakeLlm, within: Duration, what: impl Fn(&Stats) -> bool) {
-    let deadline = Instant::now() + within;
-    while !what(&fake.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "stats never matched: {:?}",
-            fake.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut request = common::upstream::request(&["first", text]);
+    request.temperature = Some(0.2);
+    request
 }
 
 #[tokio::test]
 async fn streams_an_answer_over_the_real_event_stream_format() {
-    let fake = FakeLlm::start(Config {
+    let fake = fake_llm(Config {
         tokens: 9,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let provider = provider(settings(&fake)).await;
     assert_eq!(provider.name(), "bedrock");
     assert_eq!(provider.readiness(), Readiness::Ready);
     let (text, end) = collect(provider.stream(request("[[echo]] hello bedrock"))).await;
     // The two user turns were merged: Converse wants alternating roles.
     assert_eq!(text, "first\n\n hello bedrock");
-    let ProviderEvent::Done {
-        finish_reason,
-        usage,
-    } = end.unwrap()
-    else {
-        panic!()
-    };
+    let (finish_reason, usage) = done(end);
     assert_eq!(finish_reason, FinishReason::Stop);
     assert_eq!(usage.completion_tokens, 5, "from the metadata event");
     assert!(usage.prompt_tokens > 0);
@@ -125,18 +76,12 @@ async fn streams_an_answer_over_the_real_event_stream_format() {
 
 #[tokio::test]
 async fn usage_is_estimated_without_metadata_and_max_tokens_gives_length() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let provider = provider(settings(&fake)).await;
     let mut short = request("[[no-usage]]");
     short.max_tokens = 4;
     let (text, end) = collect(provider.stream(short)).await;
-    let ProviderEvent::Done {
-        finish_reason,
-        usage,
-    } = end.unwrap()
-    else {
-        panic!()
-    };
+    let (finish_reason, usage) = done(end);
     assert_eq!(finish_reason, FinishReason::Length);
     assert_eq!(
         usage.completion_tokens,
@@ -146,7 +91,7 @@ async fn usage_is_estimated_without_metadata_and_max_tokens_gives_length() {
 
 #[tokio::test]
 async fn throttling_is_retried_then_succeeds() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     fake.fail_next(1, 429);
     let (_, end) = collect(provider(settings(&fake)).await.stream(request("hi"))).await;
     assert!(end.is_ok(), "{end:?}");
@@ -155,7 +100,7 @@ async fn throttling_is_retried_then_succeeds() {
 
 #[tokio::test]
 async fn server_errors_retry_then_give_up() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     fake.fail_next(2, 500);
     let provider = provider(settings(&fake)).await;
     let (_, end) = collect(provider.stream(request("hi"))).await;
@@ -179,7 +124,7 @@ async fn server_errors_retry_then_give_up() {
 
 #[tokio::test]
 async fn cut_and_malformed_streams_end_in_errors_without_retry() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let provider = provider(settings(&fake)).await;
     let (text, end) = collect(provider.stream(request("[[cut]]"))).await;
     assert!(!text.is_empty());
@@ -192,12 +137,11 @@ async fn cut_and_malformed_streams_end_in_errors_without_retry() {
 
 #[tokio::test]
 async fn hang_times_out_and_drop_cancels() {
-    let fake = FakeLlm::start(Config {
+    let fake = fake_llm(Config {
         long_delay_ms: 20,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let mut quick = settings(&fake);
     quick.first_token_timeout = Duration::from_millis(300);
     let provider = provider(quick).await;
@@ -223,7 +167,7 @@ async fn hang_times_out_and_drop_cancels() {
 
 #[tokio::test]
 async fn bad_settings_are_named() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let mut no_model = settings(&fake);
     no_model.model_id = String::new();
     let error = BedrockProvider::from_sdk_config(no_model, &sdk_config().await).unwrap_err();

@@ -5,13 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::upstream::fake_llm;
 use common::*;
 use greenlight_fake_llm::{Config as FakeConfig, FakeLlm};
 use serde_json::{Value, json};
-
-async fn fake(config: FakeConfig) -> FakeLlm {
-    FakeLlm::start(config).await.expect("fake upstream starts")
-}
 
 fn greenlight(fake: &FakeLlm, extra: &[(&str, &str)]) -> Process {
     let base = fake.openai_base_url();
@@ -69,7 +66,7 @@ async fn rest(res: reqwest::Response, seen: String) -> Vec<SseEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_failures_end_with_a_clear_error_event_and_the_server_stays_healthy() {
-    let fake = fake(FakeConfig::default()).await;
+    let fake = fake_llm(FakeConfig::default()).await;
     let server = greenlight(&fake, &[]);
     let cases = [
         ("[[429]]", "rate_limited_upstream"),
@@ -135,7 +132,7 @@ async fn upstream_failures_end_with_a_clear_error_event_and_the_server_stays_hea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_goes_away_cancels_the_upstream_request() {
-    let fake = fake(FakeConfig::default()).await;
+    let fake = fake_llm(FakeConfig::default()).await;
     let server = greenlight(&fake, &[]);
     for path in ["/api/chat", "/v1/chat/completions"] {
         let before = fake.stats().cancelled;
@@ -171,7 +168,7 @@ async fn a_client_that_goes_away_cancels_the_upstream_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_open_streams_finish_then_exits_0() {
-    let fake = fake(FakeConfig {
+    let fake = fake_llm(FakeConfig {
         tokens: 30,
         token_delay_ms: 40,
         ..FakeConfig::default()
@@ -223,7 +220,7 @@ async fn sigterm_lets_open_streams_finish_then_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_longer_than_the_drain_window_get_a_final_event() {
-    let fake = fake(FakeConfig::default()).await;
+    let fake = fake_llm(FakeConfig::default()).await;
     let mut server = greenlight(&fake, &[("DRAIN_SECONDS", "1")]);
     let (res, seen) =
         until_first_delta(post(&server.url, "/api/chat", chat_body("go [[long]]")).await).await;
@@ -248,7 +245,7 @@ async fn streams_longer_than_the_drain_window_get_a_final_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bedrock_is_chosen_by_configuration() {
-    let fake = fake(FakeConfig::default()).await;
+    let fake = fake_llm(FakeConfig::default()).await;
     let endpoint = fake.base_url();
     let server = Process::start(&[
         ("LLM_PROVIDER", "bedrock"),

@@ -3,14 +3,17 @@
 // A test that cannot unwrap has failed: panicking is the point.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::upstream::{collect, done, fake_llm, wait_for};
 use futures_util::StreamExt;
 use greenlight::provider::{
-    ChatRequest, FinishReason, Message, OpenAiProvider, OpenAiSettings, Provider, ProviderError,
-    ProviderEvent, ProviderStream, Role,
+    ChatRequest, FinishReason, OpenAiProvider, OpenAiSettings, Provider, ProviderError,
+    ProviderEvent,
 };
-use greenlight_fake_llm::{Config, FakeLlm, Stats};
+use greenlight_fake_llm::{Config, FakeLlm};
 
 fn settings(fake: &FakeLlm) -> OpenAiSettings {
     OpenAiSettings {
@@ -29,75 +32,23 @@ fn provider(settings: OpenAiSettings) -> OpenAiProvider {
 }
 
 fn request(text: &str) -> ChatRequest {
-    ChatRequest {
-        messages: vec![
-            Message {
-                role: Role::System,
-                content: "You are a test.".to_owned(),
-            },
-            Message {
-                role: Role::User,
-                content: text.to_owned(),
-            },
-        ],
-        max_tokens: 256,
-        temperature: None,
-    }
-}
-
-/// The deltas' text and how the stream ended.
-async fn collect(mut stream: ProviderStream) -> (String, Result<ProviderEvent, ProviderError>) {
-    let mut text = String::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(ProviderEvent::Delta(delta)) => text.push_str(&delta),
-            Ok(ProviderEvent::Sources(_)) => {}
-            Ok(done @ ProviderEvent::Done { .. }) => {
-                assert!(stream.next().await.is_none(), "nothing after Done");
-                return (text, Ok(done));
-            }
-            Err(error) => {
-                assert!(stream.next().await.is_none(), "nothing after an error");
-                return (text, Err(error));
-            }
-        }
-    }
-    panic!("the stream ended without Done or an error");
-}
-
-async fn wait_for(fake: &FakeLlm, within: Duration, what: impl Fn(&Stats) -> bool) {
-    let deadline = Instant::now() + within;
-    while !what(&fake.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "stats never matched: {:?}",
-            fake.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::upstream::request(&[text])
 }
 
 #[tokio::test]
 async fn streams_an_answer_with_the_upstream_usage() {
-    let fake = FakeLlm::start(Config {
+    let fake = fake_llm(Config {
         tokens: 12,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let provider = provider(settings(&fake));
     assert_eq!(provider.name(), "openai");
     assert_eq!(provider.model(), "fake-model");
     let (text, end) = collect(provider.stream(request("hello"))).await;
     assert_eq!(text.split(' ').count(), 12);
     assert!(text.starts_with("Greenlight ships"));
-    let ProviderEvent::Done {
-        finish_reason,
-        usage,
-    } = end.unwrap()
-    else {
-        panic!()
-    };
+    let (finish_reason, usage) = done(end);
     assert_eq!(finish_reason, FinishReason::Stop);
     assert_eq!(usage.completion_tokens, 12);
     assert!(usage.prompt_tokens > 0);
@@ -106,37 +57,29 @@ async fn streams_an_answer_with_the_upstream_usage() {
 
 #[tokio::test]
 async fn estimates_usage_when_the_upstream_sends_none() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let (text, end) =
         collect(provider(settings(&fake)).stream(request("[[no-usage]][[echo]] abcdefgh"))).await;
     assert_eq!(text, "abcdefgh");
-    let ProviderEvent::Done { usage, .. } = end.unwrap() else {
-        panic!()
-    };
+    let (_, usage) = done(end);
     assert_eq!(usage.completion_tokens, 2);
     assert!(usage.prompt_tokens >= 8, "{usage:?}");
 }
 
 #[tokio::test]
 async fn max_tokens_gives_a_length_finish() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let mut short = request("hi");
     short.max_tokens = 3;
     let (_, end) = collect(provider(settings(&fake)).stream(short)).await;
-    let ProviderEvent::Done {
-        finish_reason,
-        usage,
-    } = end.unwrap()
-    else {
-        panic!()
-    };
+    let (finish_reason, usage) = done(end);
     assert_eq!(finish_reason, FinishReason::Length);
     assert_eq!(usage.completion_tokens, 3);
 }
 
 #[tokio::test]
 async fn a_rate_limit_is_retried_after_retry_after() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     fake.fail_next(1, 429);
     let started = Instant::now();
     let (text, end) = collect(provider(settings(&fake)).stream(request("hi"))).await;
@@ -151,7 +94,7 @@ async fn a_rate_limit_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn a_rate_limit_on_every_attempt_ends_rate_limited() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let mut once = settings(&fake);
     once.max_retries = 1;
     let (_, end) = collect(provider(once).stream(request("[[429]]"))).await;
@@ -164,7 +107,7 @@ async fn a_rate_limit_on_every_attempt_ends_rate_limited() {
 
 #[tokio::test]
 async fn server_errors_are_retried_then_succeed() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     fake.fail_next(2, 500);
     let (_, end) = collect(provider(settings(&fake)).stream(request("hi"))).await;
     assert!(end.is_ok(), "{end:?}");
@@ -173,7 +116,7 @@ async fn server_errors_are_retried_then_succeed() {
 
 #[tokio::test]
 async fn server_errors_beyond_the_retries_end_as_upstream_errors() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     fake.fail_next(5, 500);
     let (text, end) = collect(provider(settings(&fake)).stream(request("hi"))).await;
     assert!(text.is_empty());
@@ -189,7 +132,7 @@ async fn server_errors_beyond_the_retries_end_as_upstream_errors() {
 
 #[tokio::test]
 async fn a_cut_stream_is_interrupted_and_not_retried() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let (text, end) = collect(provider(settings(&fake)).stream(request("[[cut]]"))).await;
     assert!(!text.is_empty(), "tokens before the cut reach the user");
     assert!(matches!(end, Err(ProviderError::Interrupted(_))), "{end:?}");
@@ -198,7 +141,7 @@ async fn a_cut_stream_is_interrupted_and_not_retried() {
 
 #[tokio::test]
 async fn a_malformed_chunk_is_malformed_and_not_retried() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let (text, end) = collect(provider(settings(&fake)).stream(request("[[malformed]]"))).await;
     assert!(!text.is_empty());
     assert!(matches!(end, Err(ProviderError::Malformed(_))), "{end:?}");
@@ -207,7 +150,7 @@ async fn a_malformed_chunk_is_malformed_and_not_retried() {
 
 #[tokio::test]
 async fn a_hung_upstream_times_out_within_the_first_token_budget() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let mut quick = settings(&fake);
     quick.first_token_timeout = Duration::from_millis(300);
     let started = Instant::now();
@@ -226,13 +169,12 @@ async fn a_hung_upstream_times_out_within_the_first_token_budget() {
 
 #[tokio::test]
 async fn a_slow_first_token_times_out_and_a_silent_stream_hits_the_idle_timeout() {
-    let fake = FakeLlm::start(Config {
+    let fake = fake_llm(Config {
         slow_ms: 2_000,
         long_delay_ms: 1_000,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let mut quick = settings(&fake);
     quick.first_token_timeout = Duration::from_millis(300);
     quick.idle_timeout = Duration::from_millis(300);
@@ -251,12 +193,11 @@ async fn a_slow_first_token_times_out_and_a_silent_stream_hits_the_idle_timeout(
 
 #[tokio::test]
 async fn dropping_the_stream_cancels_the_upstream_request() {
-    let fake = FakeLlm::start(Config {
+    let fake = fake_llm(Config {
         long_delay_ms: 20,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let mut stream = provider(settings(&fake)).stream(request("[[long]]"));
     for _ in 0..3 {
         assert!(matches!(
@@ -278,7 +219,7 @@ async fn an_unreachable_upstream_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let mut closed = settings(&fake);
     closed.base_url = format!("http://127.0.0.1:{port}/v1");
     closed.max_retries = 1;
@@ -288,7 +229,7 @@ async fn an_unreachable_upstream_is_unavailable() {
 
 #[tokio::test]
 async fn markdown_and_hostile_answers_pass_through_verbatim() {
-    let fake = FakeLlm::start(Config::default()).await.unwrap();
+    let fake = fake_llm(Config::default()).await;
     let provider = provider(settings(&fake));
     let (markdown, _) = collect(provider.stream(request("[[markdown]]"))).await;
     assert!(markdown.contains("```bash\n"));

@@ -1,7 +1,10 @@
 //! Shared test helpers: a scripted provider (a test double of our `Provider` trait, for API-layer
-//! tests), request builders and an SSE reader.
+//! tests), request builders, an SSE reader, the real binary as a process, and (in `upstream`) the
+//! network providers' scaffolding.
 
 #![allow(dead_code)] // each test binary uses a different subset
+
+pub mod upstream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
