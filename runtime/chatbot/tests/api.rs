@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, Response, StatusCode};
 use common::*;
 use greenlight::provider::{ProviderError, Readiness, Role};
 use http_body_util::BodyExt;
@@ -20,6 +20,18 @@ fn answer() -> Vec<Act> {
         Act::Delta(", world"),
         Act::Done,
     ]
+}
+
+/// One request to a fresh app whose provider plays `script`.
+async fn send(script: Vec<Act>, flags: &[&str], request: Request<Body>) -> Response<Body> {
+    let (router, _) = app(Scripted::new(script), flags);
+    router.oneshot(request).await.expect("response")
+}
+
+/// The SSE events of one `/api/chat` answer played from `script`.
+async fn chat_events(script: Vec<Act>, flags: &[&str]) -> Vec<SseEvent> {
+    let res = send(script, flags, post_json("/api/chat", HELLO)).await;
+    parse_sse(&body_string(res).await)
 }
 
 async fn error_of(router: axum::Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -91,17 +103,12 @@ async fn chat_streams_meta_sources_deltas_done_in_order() {
 
 #[tokio::test]
 async fn html_snapshots_are_sanitized_markdown_of_the_whole_answer() {
-    let provider = Scripted::new(vec![
+    let script = vec![
         Act::Delta("# Title\n\n<script>window.x=1</script>\n\n"),
         Act::Delta("[a](javascript:alert(1)) **b**"),
         Act::Done,
-    ]);
-    let (router, _) = app(provider, &[]);
-    let res = router
-        .oneshot(post_json("/api/chat", HELLO))
-        .await
-        .expect("response");
-    let events = parse_sse(&body_string(res).await);
+    ];
+    let events = chat_events(script, &[]).await;
     let html: Vec<String> = events
         .iter()
         .filter(|e| e.event.as_deref() == Some("html"))
@@ -149,13 +156,7 @@ async fn provider_errors_end_the_stream_with_an_error_event() {
         ),
     ];
     for (fail, code, retryable) in cases {
-        let provider = Scripted::new(vec![Act::Delta("par"), Act::Fail(fail)]);
-        let (router, _) = app(provider, &[]);
-        let res = router
-            .oneshot(post_json("/api/chat", HELLO))
-            .await
-            .expect("response");
-        let events = parse_sse(&body_string(res).await);
+        let events = chat_events(vec![Act::Delta("par"), Act::Fail(fail)], &[]).await;
         assert_eq!(names(&events), ["meta", "delta", "html", "error"]);
         let err = events[3].json();
         assert_eq!(err["code"], code);
@@ -166,29 +167,19 @@ async fn provider_errors_end_the_stream_with_an_error_event() {
 
 #[tokio::test]
 async fn a_provider_stream_that_just_stops_is_an_interruption() {
-    let (router, _) = app(Scripted::new(vec![Act::Delta("half")]), &[]);
-    let res = router
-        .oneshot(post_json("/api/chat", HELLO))
-        .await
-        .expect("response");
-    let events = parse_sse(&body_string(res).await);
+    let events = chat_events(vec![Act::Delta("half")], &[]).await;
     assert_eq!(names(&events), ["meta", "delta", "html", "error"]);
     assert_eq!(events[3].json()["code"], "stream_interrupted");
 }
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_comments_flow_while_the_model_is_silent() {
-    let provider = Scripted::new(vec![
+    let script = vec![
         Act::Sleep(Duration::from_secs(35)),
         Act::Delta("late"),
         Act::Done,
-    ]);
-    let (router, _) = app(provider, &["--keepalive-seconds", "10"]);
-    let res = router
-        .oneshot(post_json("/api/chat", HELLO))
-        .await
-        .expect("response");
-    let events = parse_sse(&body_string(res).await);
+    ];
+    let events = chat_events(script, &["--keepalive-seconds", "10"]).await;
     let keepalives = events
         .iter()
         .filter(|e| e.comment.as_deref() == Some("keep-alive"))
@@ -527,32 +518,24 @@ async fn completions_non_streaming() {
 
 #[tokio::test]
 async fn completions_non_streaming_maps_provider_errors_to_statuses() {
-    let (router, _) = app(
-        Scripted::new(vec![Act::Fail(|| ProviderError::RateLimited {
-            retry_after: Some(Duration::from_secs(7)),
-        })]),
-        &[],
-    );
-    let res = router
-        .oneshot(post_json("/v1/chat/completions", HELLO))
-        .await
-        .expect("res");
+    let completion = |fail| {
+        send(
+            vec![Act::Fail(fail)],
+            &[],
+            post_json("/v1/chat/completions", HELLO),
+        )
+    };
+    let res = completion(|| ProviderError::RateLimited {
+        retry_after: Some(Duration::from_secs(7)),
+    })
+    .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["retry-after"], "7");
     assert_eq!(
         body_json(res).await["error"]["code"],
         "rate_limited_upstream"
     );
-    let (router, _) = app(
-        Scripted::new(vec![Act::Fail(|| {
-            ProviderError::Timeout(Duration::from_secs(1))
-        })]),
-        &[],
-    );
-    let res = router
-        .oneshot(post_json("/v1/chat/completions", HELLO))
-        .await
-        .expect("res");
+    let res = completion(|| ProviderError::Timeout(Duration::from_secs(1))).await;
     assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
 }
 
