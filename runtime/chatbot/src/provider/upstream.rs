@@ -64,14 +64,13 @@ where
         .await
 }
 
-/// A rustls configuration trusting the bundled Mozilla roots (`webpki-roots`): the image is
+/// A rustls configuration trusting the bundled Mozilla roots (`webpki-root-certs`, the same
+/// bundle Bedrock's client and the smoke check use: one copy in the binary): the image is
 /// `scratch`, with no OS certificate store to read. aws-lc-rs is the crypto provider because it is
 /// reqwest's and the AWS SDK's default: one crypto library in the binary, and any other reqwest
 /// client in the workspace still finds a provider.
 pub(crate) fn tls_config() -> Result<rustls::ClientConfig, ProviderError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let roots = bundled_roots()?;
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -81,6 +80,26 @@ pub(crate) fn tls_config() -> Result<rustls::ClientConfig, ProviderError> {
     .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The bundled roots as rustls trust anchors, parsed from DER each time a client is built (a
+/// few per process).
+fn bundled_roots() -> Result<rustls::RootCertStore, ProviderError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let (_, ignored) =
+        roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+    if roots.is_empty() {
+        return Err(ProviderError::Misconfigured(
+            "TLS setup: none of the bundled root certificates parse".to_owned(),
+        ));
+    }
+    if ignored > 0 {
+        tracing::warn!(
+            ignored,
+            "bundled root certificates that do not parse were skipped"
+        );
+    }
+    Ok(roots)
 }
 
 /// A rough token count (about 4 characters a token) for upstreams that report no usage.
@@ -133,5 +152,12 @@ mod tests {
     #[test]
     fn tls_config_builds_with_bundled_roots() {
         assert!(tls_config().is_ok());
+    }
+
+    #[test]
+    fn every_bundled_root_is_trusted() {
+        let roots = bundled_roots().expect("the bundled roots parse");
+        assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(roots.len() > 100, "the Mozilla bundle has ~150 roots");
     }
 }
