@@ -22,7 +22,8 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
 use super::upstream::{
-    Decoded, EventSource, Live, answer_stream, estimate_prompt_tokens, open_answer, with_retries,
+    Decoded, EventSource, Live, UsageTally, answer_stream, estimate_prompt_tokens, open_answer,
+    with_retries,
 };
 use super::{
     BedrockSettings, ChatRequest, FinishReason, Provider, ProviderError, ProviderEvent,
@@ -182,10 +183,8 @@ async fn open(
             .map_err(|e| errors::call_error(e, |raw| raw.status().as_u16()))?;
         Ok(Converse {
             events: output.stream,
-            prompt_estimate,
-            completion_chars: 0,
+            usage: UsageTally::new(prompt_estimate),
             stop: None,
-            usage: None,
         })
     })
     .await
@@ -199,10 +198,8 @@ type Events = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
 /// The ConverseStream events of an answer being streamed.
 struct Converse {
     events: Events,
-    prompt_estimate: u32,
-    completion_chars: usize,
+    usage: UsageTally,
     stop: Option<FinishReason>,
-    usage: Option<Usage>,
 }
 
 impl EventSource for Converse {
@@ -223,7 +220,7 @@ impl EventSource for Converse {
                 if let Some(ContentBlockDelta::Text(text)) = event.delta
                     && !text.is_empty()
                 {
-                    self.completion_chars += text.chars().count();
+                    self.usage.add_text(&text);
                     decoded.delta = Some(text);
                 }
             }
@@ -238,7 +235,7 @@ impl EventSource for Converse {
             }
             Some(ConverseStreamOutput::Metadata(event)) => {
                 if let Some(usage) = event.usage {
-                    self.usage = Some(Usage {
+                    self.usage.report(Usage {
                         prompt_tokens: u32::try_from(usage.input_tokens).unwrap_or_default(),
                         completion_tokens: u32::try_from(usage.output_tokens).unwrap_or_default(),
                     });
@@ -259,14 +256,7 @@ impl EventSource for Converse {
     }
 
     fn finish(&mut self) -> ProviderEvent {
-        let usage = self.usage.unwrap_or(Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: u32::try_from(self.completion_chars.div_ceil(4)).unwrap_or(u32::MAX),
-        });
-        ProviderEvent::Done {
-            finish_reason: self.stop.unwrap_or(FinishReason::Stop),
-            usage,
-        }
+        self.usage.done_event(self.stop)
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use super::ProviderError;
+use super::{FinishReason, ProviderError, ProviderEvent, Usage};
 
 /// The longest `Retry-After` we wait for; a longer one ends the answer with `RateLimited`.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -104,7 +104,51 @@ fn bundled_roots() -> Result<rustls::RootCertStore, ProviderError> {
 
 /// A rough token count (about 4 characters a token) for upstreams that report no usage.
 pub(crate) fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+    tokens_of_chars(text.chars().count())
+}
+
+fn tokens_of_chars(chars: usize) -> u32 {
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// An answer's token counts: as the upstream reports them, else estimated from the prompt and
+/// the text streamed so far.
+#[derive(Debug)]
+pub(crate) struct UsageTally {
+    prompt_estimate: u32,
+    completion_chars: usize,
+    reported: Option<Usage>,
+}
+
+impl UsageTally {
+    pub(crate) fn new(prompt_estimate: u32) -> Self {
+        Self {
+            prompt_estimate,
+            completion_chars: 0,
+            reported: None,
+        }
+    }
+
+    /// Counts streamed text towards the estimate.
+    pub(crate) fn add_text(&mut self, text: &str) {
+        self.completion_chars += text.chars().count();
+    }
+
+    /// The upstream's own counts, which win over the estimate.
+    pub(crate) fn report(&mut self, usage: Usage) {
+        self.reported = Some(usage);
+    }
+
+    /// The answer's closing event; a stop unless the upstream said otherwise.
+    pub(crate) fn done_event(&self, finish_reason: Option<FinishReason>) -> ProviderEvent {
+        ProviderEvent::Done {
+            finish_reason: finish_reason.unwrap_or(FinishReason::Stop),
+            usage: self.reported.unwrap_or(Usage {
+                prompt_tokens: self.prompt_estimate,
+                completion_tokens: tokens_of_chars(self.completion_chars),
+            }),
+        }
+    }
 }
 
 /// Prompt tokens of a conversation, estimated: text plus a few tokens of framing a message.
@@ -147,6 +191,29 @@ mod tests {
     fn estimates() {
         assert_eq!(estimate_tokens(""), 0);
         assert_eq!(estimate_tokens("abcde"), 2);
+    }
+
+    #[test]
+    fn a_reported_usage_wins_over_the_estimate() {
+        let mut tally = UsageTally::new(9);
+        tally.add_text("abcd");
+        tally.add_text("é");
+        let done = |finish_reason, prompt_tokens, completion_tokens| ProviderEvent::Done {
+            finish_reason,
+            usage: Usage {
+                prompt_tokens,
+                completion_tokens,
+            },
+        };
+        assert_eq!(tally.done_event(None), done(FinishReason::Stop, 9, 2));
+        tally.report(Usage {
+            prompt_tokens: 7,
+            completion_tokens: 3,
+        });
+        assert_eq!(
+            tally.done_event(Some(FinishReason::Length)),
+            done(FinishReason::Length, 7, 3)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::provider::upstream::UsageTally;
 use crate::provider::{FinishReason, Message, ProviderError, ProviderEvent, Usage};
 
 /// The request body (always streamed, usage requested).
@@ -96,20 +97,16 @@ fn finish_reason(reason: &str) -> Option<FinishReason> {
 /// Turns the `data:` payloads of one answer into provider events.
 #[derive(Debug)]
 pub(super) struct Reader {
-    prompt_estimate: u32,
-    completion_chars: usize,
+    usage: UsageTally,
     finish: Option<FinishReason>,
-    usage: Option<Usage>,
     done: bool,
 }
 
 impl Reader {
     pub(super) fn new(prompt_estimate: u32) -> Self {
         Self {
-            prompt_estimate,
-            completion_chars: 0,
+            usage: UsageTally::new(prompt_estimate),
             finish: None,
-            usage: None,
             done: false,
         }
     }
@@ -139,7 +136,7 @@ impl Reader {
         if let Some(usage) = chunk.usage
             && let (Some(prompt), Some(completion)) = (usage.prompt_tokens, usage.completion_tokens)
         {
-            self.usage = Some(Usage {
+            self.usage.report(Usage {
                 prompt_tokens: u32::try_from(prompt).unwrap_or(u32::MAX),
                 completion_tokens: u32::try_from(completion).unwrap_or(u32::MAX),
             });
@@ -154,20 +151,13 @@ impl Reader {
                 self.finish = Some(reason);
             }
         }
-        self.completion_chars += text.chars().count();
+        self.usage.add_text(&text);
         Ok((!text.is_empty()).then_some(text))
     }
 
     /// The final event, once the stream ended (with `[DONE]` or after a finish reason).
     pub(super) fn done_event(&self) -> ProviderEvent {
-        let usage = self.usage.unwrap_or(Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: u32::try_from(self.completion_chars.div_ceil(4)).unwrap_or(u32::MAX),
-        });
-        ProviderEvent::Done {
-            finish_reason: self.finish.unwrap_or(FinishReason::Stop),
-            usage,
-        }
+        self.usage.done_event(self.finish)
     }
 }
 
