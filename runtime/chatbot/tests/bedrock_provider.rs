@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_bedrockruntime::config::Credentials;
-use common::upstream::{collect, done, fake_llm, wait_for};
+use common::upstream::{collect, done, fake_llm};
 use futures_util::StreamExt;
 use greenlight::provider::{
     BedrockProvider, BedrockSettings, ChatRequest, FinishReason, Provider, ProviderError,
@@ -149,7 +149,8 @@ async fn hang_times_out_and_drop_cancels() {
     let (_, end) = collect(provider.stream(request("[[hang]]"))).await;
     assert!(matches!(end, Err(ProviderError::Timeout(_))), "{end:?}");
     assert!(started.elapsed() < Duration::from_millis(900));
-    wait_for(&fake, Duration::from_secs(1), |s| s.cancelled == 1).await;
+    fake.wait_for(Duration::from_secs(1), |s| s.cancelled == 1)
+        .await;
 
     let mut stream = provider.stream(request("[[long]]"));
     for _ in 0..3 {
@@ -159,7 +160,7 @@ async fn hang_times_out_and_drop_cancels() {
         ));
     }
     drop(stream);
-    wait_for(&fake, Duration::from_secs(1), |s| {
+    fake.wait_for(Duration::from_secs(1), |s| {
         s.cancelled == 2 && s.active == 0
     })
     .await;

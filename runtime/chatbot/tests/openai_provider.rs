@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::upstream::{collect, done, fake_llm, wait_for};
+use common::upstream::{collect, done, fake_llm};
 use futures_util::StreamExt;
 use greenlight::provider::{
     ChatRequest, FinishReason, OpenAiProvider, OpenAiSettings, Provider, ProviderError,
@@ -52,7 +52,8 @@ async fn streams_an_answer_with_the_upstream_usage() {
     assert_eq!(finish_reason, FinishReason::Stop);
     assert_eq!(usage.completion_tokens, 12);
     assert!(usage.prompt_tokens > 0);
-    wait_for(&fake, Duration::from_secs(1), |s| s.completed == 1).await;
+    fake.wait_for(Duration::from_secs(1), |s| s.completed == 1)
+        .await;
 }
 
 #[tokio::test]
@@ -207,7 +208,7 @@ async fn dropping_the_stream_cancels_the_upstream_request() {
     }
     assert_eq!(fake.stats().active, 1);
     drop(stream);
-    wait_for(&fake, Duration::from_secs(1), |s| {
+    fake.wait_for(Duration::from_secs(1), |s| {
         s.cancelled == 1 && s.active == 0
     })
     .await;

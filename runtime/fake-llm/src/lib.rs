@@ -17,6 +17,7 @@ mod stats;
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -103,6 +104,23 @@ impl FakeLlm {
     /// The counters right now.
     pub fn stats(&self) -> Stats {
         self.state.counters.snapshot()
+    }
+
+    /// Waits until the counters match `what` (they change after the response, e.g. on a
+    /// client's disconnect), checking every 10 ms.
+    ///
+    /// # Panics
+    /// When they do not match within `within`: the calling test has failed.
+    pub async fn wait_for(&self, within: Duration, what: impl Fn(&Stats) -> bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !what(&self.stats()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the fake's counters never matched within {within:?}: {:?}",
+                self.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The next `count` chat requests fail with `status` (429 or 5xx), later ones succeed.

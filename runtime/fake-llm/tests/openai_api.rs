@@ -46,18 +46,6 @@ fn content_of(lines: &[&str]) -> String {
         .collect()
 }
 
-async fn wait_for(fake: &FakeLlm, what: impl Fn(&greenlight_fake_llm::Stats) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !what(&fake.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "stats never matched: {:?}",
-            fake.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn streams_like_openai_with_quirks_usage_and_done() {
     let fake = FakeLlm::start(Config {
@@ -83,7 +71,10 @@ async fn streams_like_openai_with_quirks_usage_and_done() {
     let usage: Value = serde_json::from_str(lines[lines.len() - 2]).unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["completion_tokens"], 5);
-    wait_for(&fake, |s| s.completed == 1 && s.active == 0).await;
+    fake.wait_for(Duration::from_secs(2), |s| {
+        s.completed == 1 && s.active == 0
+    })
+    .await;
     assert_eq!(fake.stats().requests, 1);
 }
 
@@ -173,7 +164,7 @@ async fn cut_ends_the_body_without_done() {
     assert!(failed, "the body must end with a transport error");
     assert!(!text.contains("[DONE]"));
     assert!(content_of(&data_lines(&text)).split(' ').count() >= 3);
-    wait_for(&fake, |s| s.cut == 1).await;
+    fake.wait_for(Duration::from_secs(2), |s| s.cut == 1).await;
 }
 
 #[tokio::test]
@@ -218,7 +209,10 @@ async fn slow_and_hang_delay_the_answer() {
         .send()
         .await;
     assert!(hung.is_err_and(|e| e.is_timeout()));
-    wait_for(&fake, |s| s.cancelled == 1 && s.active == 0).await;
+    fake.wait_for(Duration::from_secs(2), |s| {
+        s.cancelled == 1 && s.active == 0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -234,7 +228,10 @@ async fn dropping_a_long_stream_counts_as_cancelled() {
     stream.next().await.unwrap().unwrap();
     assert_eq!(fake.stats().active, 1);
     drop(stream);
-    wait_for(&fake, |s| s.cancelled == 1 && s.active == 0).await;
+    fake.wait_for(Duration::from_secs(2), |s| {
+        s.cancelled == 1 && s.active == 0
+    })
+    .await;
     assert_eq!(fake.stats().completed, 0);
 }
 

@@ -1,13 +1,11 @@
 //! Scaffolding for the network providers' tests (`openai`, `bedrock`) against the fake upstream:
-//! requests, reading a provider stream to its end, and waiting on the fake's counters.
-
-use std::time::{Duration, Instant};
+//! requests and reading a provider stream to its end.
 
 use futures_util::StreamExt;
 use greenlight::provider::{
     ChatRequest, FinishReason, Message, ProviderError, ProviderEvent, ProviderStream, Role, Usage,
 };
-use greenlight_fake_llm::{Config, FakeLlm, Stats};
+use greenlight_fake_llm::{Config, FakeLlm};
 
 /// The fake upstream, started on a free loopback port.
 pub async fn fake_llm(config: Config) -> FakeLlm {
@@ -62,18 +60,5 @@ pub fn done(end: Result<ProviderEvent, ProviderError>) -> (FinishReason, Usage) 
             usage,
         }) => (finish_reason, usage),
         other => panic!("expected Done, got {other:?}"),
-    }
-}
-
-/// Waits until the fake's counters match `what`, failing the test after `within`.
-pub async fn wait_for(fake: &FakeLlm, within: Duration, what: impl Fn(&Stats) -> bool) {
-    let deadline = Instant::now() + within;
-    while !what(&fake.stats()) {
-        assert!(
-            Instant::now() < deadline,
-            "stats never matched: {:?}",
-            fake.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
