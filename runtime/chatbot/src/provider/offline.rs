@@ -274,6 +274,17 @@ mod tests {
             .await
     }
 
+    /// The finish reason and usage of the `Done` that must end `events`.
+    fn done_last(events: &[ProviderEvent]) -> (FinishReason, Usage) {
+        match events.last() {
+            Some(ProviderEvent::Done {
+                finish_reason,
+                usage,
+            }) => (*finish_reason, *usage),
+            other => panic!("done last, got {other:?}"),
+        }
+    }
+
     fn text_of(events: &[ProviderEvent]) -> String {
         events
             .iter()
@@ -315,14 +326,8 @@ mod tests {
         assert!(text.contains("**[1] Deploying Greenlight to AWS › Rolling back a deployment** (`docs/deploy.md#rolling-back-a-deployment`)"));
         assert!(text.contains("> There are three ways"));
 
-        let Some(ProviderEvent::Done {
-            finish_reason,
-            usage,
-        }) = events.last()
-        else {
-            panic!("done last");
-        };
-        assert_eq!(*finish_reason, FinishReason::Stop);
+        let (finish_reason, usage) = done_last(&events);
+        assert_eq!(finish_reason, FinishReason::Stop);
         assert_eq!(usage.completion_tokens, compose::estimate_tokens(&text));
         assert!(usage.prompt_tokens > 10);
     }
@@ -358,14 +363,8 @@ mod tests {
             "{text}"
         );
         assert!(compose::LABEL.starts_with(&text));
-        let Some(ProviderEvent::Done {
-            finish_reason,
-            usage,
-        }) = events.last()
-        else {
-            panic!("done last");
-        };
-        assert_eq!(*finish_reason, FinishReason::Length);
+        let (finish_reason, usage) = done_last(&events);
+        assert_eq!(finish_reason, FinishReason::Length);
         assert!(usage.completion_tokens <= 16);
     }
 
