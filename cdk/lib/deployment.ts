@@ -92,16 +92,28 @@ export class GreenlightDeployment extends Construct {
       description: 'Greenlight hook: HTTPS to AWS APIs, HTTP to the test listener',
       allowAllOutbound: false,
     });
+    // The hook connects to the ALB nodes' private addresses (it looks them up per invocation),
+    // so the path stays inside the VPC in either egress mode and the test listener can admit
+    // exactly this security group; the public addresses would need a NAT and would hide it.
     this.hookSecurityGroup.addEgressRule(
-      ec2.Peer.anyIpv4(),
+      service.loadBalancerSecurityGroup,
       ec2.Port.tcp(CONTRACT.testListenerPort),
-      'Test listener of the internet-facing ALB (its public addresses)',
+      'Test listener at the ALB nodes private addresses',
     );
-    this.hookSecurityGroup.addEgressRule(
-      ec2.Peer.anyIpv4(),
-      ec2.Port.tcp(443),
-      'HTTPS to CodeDeploy and ECS',
-    );
+    service.allowTestTrafficFrom(this.hookSecurityGroup, 'Test listener from the green-light hook');
+    if (service.endpointSecurityGroup) {
+      this.hookSecurityGroup.addEgressRule(
+        service.endpointSecurityGroup,
+        ec2.Port.tcp(443),
+        'HTTPS to the CodeDeploy, ECS and EC2 interface endpoints',
+      );
+    } else {
+      this.hookSecurityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(443),
+        'HTTPS to the CodeDeploy, ECS and EC2 APIs through the NAT',
+      );
+    }
     this.hookLogGroup = new logs.LogGroup(this, 'HookLogs', {
       retention: props.hookLogRetention ?? logs.RetentionDays.ONE_MONTH,
     });
@@ -125,6 +137,7 @@ export class GreenlightDeployment extends Construct {
       logGroup: this.hookLogGroup,
       environment: {
         TEST_LISTENER_URL: service.testListenerUrl,
+        TEST_LISTENER_LOAD_BALANCER: service.loadBalancer.loadBalancerFullName,
         SMOKE_ROUNDS: String(smokeRounds),
         CONTAINER_NAME: CONTRACT.containerName,
       },
@@ -132,7 +145,8 @@ export class GreenlightDeployment extends Construct {
     this.hookLogGroup.grantWrite(this.hookRole);
     dropRedundantDependsOn(this.hook.node.defaultChild as CfnResource, this.hookRole.node.defaultChild as CfnResource);
     // A Lambda in a VPC manages its own network interfaces (what AWSLambdaVPCAccessExecutionRole
-    // grants, written out instead of attaching the managed policy).
+    // grants, written out instead of attaching the managed policy). DescribeNetworkInterfaces
+    // also finds the ALB nodes' private addresses.
     this.hookRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: [
@@ -264,7 +278,7 @@ export class GreenlightDeployment extends Construct {
   private acknowledgeFindings(service: GreenlightService, stack: Stack): void {
     Validations.of(this.hookRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecs:DescribeTaskDefinition (reading the green task definition\'s image to compare with /version) and the Lambda VPC network-interface actions have no resource-level permissions; both codedeploy actions are scoped to this deployment group.',
+      reason: 'ecs:DescribeTaskDefinition (reading the green task definition\'s image to compare with /version) and the Lambda VPC network-interface actions (DescribeNetworkInterfaces also finds the ALB nodes\' addresses) have no resource-level permissions; both codedeploy actions are scoped to this deployment group.',
     });
     Validations.of(this.codeDeployRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -154,8 +154,8 @@ export interface GreenlightServiceProps {
    */
   readonly certificate?: acm.ICertificate;
   /**
-   * CIDRs (besides the VPC's own NAT addresses) that may reach the test listener on 8080,
-   * e.g. your office, to look at a green deployment before it takes traffic.
+   * CIDRs (besides the green-light hook, always admitted) that may reach the test listener on
+   * 8080, e.g. your office, to look at a green deployment before it takes traffic.
    * @default - none
    */
   readonly testListenerAllowedCidrs?: string[];
@@ -549,9 +549,11 @@ export class GreenlightService extends Construct {
       ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
       ['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
       ['BedrockRuntime', ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME],
-      // The hook's calls (it runs in the same subnets).
+      // The hook's calls (it runs in the same subnets): its verdict, the image being rolled out,
+      // and the ALB nodes' private addresses it checks green through.
       ['CodeDeploy', ec2.InterfaceVpcEndpointAwsService.CODEDEPLOY],
       ['Ecs', ec2.InterfaceVpcEndpointAwsService.ECS],
+      ['Ec2', ec2.InterfaceVpcEndpointAwsService.EC2],
     ];
     for (const [name, service] of services) {
       new ec2.InterfaceVpcEndpoint(this, `${name}Endpoint`, {
@@ -758,10 +760,9 @@ export class GreenlightService extends Construct {
   }
 
   /**
-   * The test listener is never open to the internet. The hook runs in the private subnets and
-   * reaches the internet-facing ALB through its public addresses, i.e. through the NAT gateways:
-   * the ALB sees the NAT's address, not the hook's security group, so those addresses are the
-   * rule (a security-group reference would never match this path).
+   * The test listener is never open to the internet. The green-light hook reaches it at the ALB
+   * nodes' private addresses from inside the VPC (GreenlightDeployment admits its security
+   * group), in either egress mode; people reach it only from the CIDRs they list.
    */
   private restrictTestListener(props: GreenlightServiceProps): void {
     for (const cidr of props.testListenerAllowedCidrs ?? []) {
@@ -771,35 +772,6 @@ export class GreenlightService extends Construct {
       const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
       this.allowTestTrafficFrom(peer, `Test listener from ${asciiOnly(cidr)} (testListenerAllowedCidrs)`);
     }
-    const natIps = this.natPublicIps();
-    natIps.forEach((ip, i) => {
-      this.allowTestTrafficFrom(
-        ec2.Peer.ipv4(`${ip}/32`),
-        `Test listener from NAT gateway ${i + 1} (the green-light hook in the private subnets)`,
-      );
-    });
-    if (this.egress === EgressMode.VPC_ENDPOINTS) {
-      Annotations.of(this).addWarningV2(
-        'greenlight:hook-path',
-        'VPC-endpoints mode has no NAT: the green-light hook cannot reach the internet-facing test listener ' +
-          'from the private subnets. See cdk/README.md ("VPC-endpoints mode") before deploying it.',
-      );
-    } else if (natIps.length === 0) {
-      Annotations.of(this).addWarningV2(
-        'greenlight:test-listener-cidrs',
-        'The VPC was passed in: list its NAT gateways\' public addresses (x.x.x.x/32) in testListenerAllowedCidrs so the green-light hook can reach the test listener.',
-      );
-    }
-  }
-
-  private natPublicIps(): string[] {
-    if (!(this.vpc instanceof ec2.Vpc)) return [];
-    const ips: string[] = [];
-    for (const subnet of this.vpc.publicSubnets) {
-      const eip = subnet.node.tryFindChild('EIP');
-      if (eip instanceof ec2.CfnEIP) ips.push(eip.attrPublicIp);
-    }
-    return ips;
   }
 
   /**
@@ -888,7 +860,7 @@ export class GreenlightService extends Construct {
   private acknowledgeFindings(): void {
     Validations.of(this.loadBalancerSecurityGroup).acknowledge({
       id: 'AwsSolutions-EC23',
-      reason: 'The internet-facing production listener (80/443) is the public entry point; the test listener (8080) allows only the NAT addresses and listed CIDRs.',
+      reason: 'The internet-facing production listener (80/443) is the public entry point; the test listener (8080) admits only the green-light hook\'s security group and the listed CIDRs.',
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',

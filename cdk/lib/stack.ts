@@ -175,7 +175,7 @@ export class GreenlightStack extends Stack {
       new CfnOutput(this, id, { value, description });
     out('Url', s.domainName && s.certificateArn ? `https://${s.domainName}` : this.service.url, 'The chat (production listener)');
     out('LoadBalancerDnsName', this.service.loadBalancer.loadBalancerDnsName, 'Point your domain (CNAME/alias) here');
-    out('TestListenerUrl', this.service.testListenerUrl, 'Test listener (NAT addresses and testListenerAllowedCidrs only)');
+    out('TestListenerUrl', this.service.testListenerUrl, 'Test listener (the green-light hook and testListenerAllowedCidrs only)');
     out('RepositoryUri', this.service.repository.repositoryUri, 'ECR repository the pipeline pushes to');
     out('PipelineName', this.pipeline.pipeline.pipelineName, 'The pipeline a git push starts');
     out('ClusterName', this.service.cluster.clusterName, 'ECS cluster');

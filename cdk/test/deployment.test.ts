@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CONTRACT } from '../lib';
-import { CONFIGURED, only, resources, statements, synth } from './helpers';
+import { CONFIGURED, egressRules, only, resources, statements, synth } from './helpers';
 
 describe('GreenlightDeployment', () => {
   const { stack, template } = synth(CONFIGURED);
@@ -47,11 +47,47 @@ describe('GreenlightDeployment', () => {
       Environment: {
         Variables: {
           TEST_LISTENER_URL: { 'Fn::Join': ['', ['http://', Match.anyValue(), `:${CONTRACT.testListenerPort}`]] },
+          TEST_LISTENER_LOAD_BALANCER: { 'Fn::GetAtt': [id(stack.service.loadBalancer), 'LoadBalancerFullName'] },
           SMOKE_ROUNDS: '3',
           CONTAINER_NAME: 'greenlight',
         },
       },
     });
+  });
+
+  it('sends the hook to the test listener inside the VPC, and to AWS APIs only on 443', () => {
+    const hookSg = { 'Fn::GetAtt': [id(stack.deployment.hookSecurityGroup), 'GroupId'] };
+    const albSg = { 'Fn::GetAtt': [id(stack.service.loadBalancerSecurityGroup), 'GroupId'] };
+    const hookEgress = egressRules(template).filter((rule) => JSON.stringify(rule.GroupId) === JSON.stringify(hookSg));
+    assert.deepEqual(
+      hookEgress.map((rule) => [rule.FromPort, rule.DestinationSecurityGroupId ?? rule.CidrIp]).sort((a, b) => Number(a[0]) - Number(b[0])),
+      [
+        [443, '0.0.0.0/0'], // CodeDeploy, ECS and EC2 through the NAT
+        [CONTRACT.testListenerPort, albSg],
+      ],
+    );
+  });
+
+  it('in VPC-endpoints mode, sends the hook to the interface endpoints only', () => {
+    const { stack: endpoints, template: t } = synth({
+      ...CONFIGURED,
+      egress: 'vpc-endpoints',
+      llmProvider: 'bedrock',
+      llmModel: 'anthropic.claude-3-haiku-20240307-v1:0',
+    });
+    const ref = (c: { node: { defaultChild?: unknown } }) => ({
+      'Fn::GetAtt': [endpoints.getLogicalId(c.node.defaultChild as Parameters<typeof endpoints.getLogicalId>[0]), 'GroupId'],
+    });
+    const hookSg = JSON.stringify(ref(endpoints.deployment.hookSecurityGroup));
+    const hookEgress = egressRules(t).filter((rule) => JSON.stringify(rule.GroupId) === hookSg);
+    assert.deepEqual(
+      hookEgress.map((rule) => [rule.FromPort, rule.DestinationSecurityGroupId]).sort((a, b) => Number(a[0]) - Number(b[0])),
+      [
+        [443, ref(endpoints.service.endpointSecurityGroup!)],
+        [CONTRACT.testListenerPort, ref(endpoints.service.loadBalancerSecurityGroup)],
+      ],
+    );
+    assert.ok(!hookEgress.some((rule) => rule.CidrIp), 'no CIDR egress without a NAT');
   });
 
   it('lets the hook report on this deployment group only', () => {

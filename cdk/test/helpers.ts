@@ -61,3 +61,26 @@ export function statements(template: Template): Array<{ where: string; Effect: s
   }
   return out;
 }
+
+/** Every security group ingress rule, standalone or inline, with the group it belongs to. */
+export function ingressRules(template: Template): Array<Record<string, unknown>> {
+  return rulesOf(template, 'Ingress');
+}
+
+/** Every security group egress rule, standalone or inline, with the group it belongs to. */
+export function egressRules(template: Template): Array<Record<string, unknown>> {
+  return rulesOf(template, 'Egress');
+}
+
+function rulesOf(template: Template, kind: 'Ingress' | 'Egress'): Array<Record<string, unknown>> {
+  return resources(template, `AWS::EC2::SecurityGroup${kind}`)
+    .map(([, r]) => r.Properties ?? {})
+    .concat(
+      resources(template, 'AWS::EC2::SecurityGroup').flatMap(([id, r]) =>
+        ((r.Properties?.[`SecurityGroup${kind}`] as Array<Record<string, unknown>> | undefined) ?? []).map((rule) => ({
+          ...rule,
+          GroupId: { 'Fn::GetAtt': [id, 'GroupId'] },
+        })),
+      ),
+    );
+}

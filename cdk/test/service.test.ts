@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CONTRACT } from '../lib';
-import { CONFIGURED, only, resources, synth } from './helpers';
+import { CONFIGURED, ingressRules, only, resources, synth } from './helpers';
 
 describe('GreenlightService', () => {
   const { stack, template } = synth(CONFIGURED);
@@ -10,6 +10,8 @@ describe('GreenlightService', () => {
     stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
   const blue = logicalId(stack.service.blueTargetGroup);
   const green = logicalId(stack.service.greenTargetGroup);
+  const albSg = JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.service.loadBalancerSecurityGroup), 'GroupId'] });
+  const onAlb = (rule: Record<string, unknown>) => JSON.stringify(rule.GroupId) === albSg;
 
   it('puts the production listener on 80 (forwarding to blue) and the test listener on 8080 (to green)', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
@@ -90,23 +92,25 @@ describe('GreenlightService', () => {
     });
   });
 
-  it('keeps the test listener off the internet: only the NAT address may reach 8080', () => {
-    const ingress = resources(template, 'AWS::EC2::SecurityGroupIngress')
-      .map(([, r]) => r.Properties ?? {})
-      .concat(
-        resources(template, 'AWS::EC2::SecurityGroup').flatMap(([, r]) =>
-          ((r.Properties?.SecurityGroupIngress as Array<Record<string, unknown>> | undefined) ?? []),
-        ),
-      );
-    const onTestPort = ingress.filter((rule) => rule.FromPort === 8080 && !rule.SourceSecurityGroupId);
-    assert.ok(onTestPort.length >= 1, 'the NAT address rule is there');
-    for (const rule of onTestPort) {
-      assert.notEqual(rule.CidrIp, '0.0.0.0/0');
-      assert.notEqual(rule.CidrIpv6, '::/0');
-      assert.ok(JSON.stringify(rule.CidrIp).includes('PublicIp'), `8080 open to ${JSON.stringify(rule.CidrIp)}`);
-    }
-    const open = ingress.filter((rule) => rule.CidrIp === '0.0.0.0/0').map((rule) => rule.FromPort);
+  it('keeps the test listener off the internet: only the hook\'s security group may reach 8080', () => {
+    const hookSg = { 'Fn::GetAtt': [logicalId(stack.deployment.hookSecurityGroup), 'GroupId'] };
+    const onTestPort = ingressRules(template).filter((rule) => rule.FromPort === 8080 && onAlb(rule));
+    assert.deepEqual(
+      onTestPort.map((rule) => [rule.SourceSecurityGroupId, rule.CidrIp, rule.CidrIpv6]),
+      [[hookSg, undefined, undefined]],
+    );
+    const open = ingressRules(template).filter((rule) => rule.CidrIp === '0.0.0.0/0').map((rule) => rule.FromPort);
     assert.deepEqual(open, [80]);
+    // No rule names a NAT address any more: the hook's path does not leave the VPC.
+    assert.ok(!JSON.stringify(ingressRules(template)).includes('PublicIp'));
+  });
+
+  it('admits the CIDRs people list on the test listener, besides the hook', () => {
+    const { template: listed } = synth({ ...CONFIGURED, testListenerAllowedCidrs: '203.0.113.0/24,2001:db8::/32' });
+    const onTestPort = ingressRules(listed).filter((rule) => rule.FromPort === 8080 && onAlb(rule));
+    assert.equal(onTestPort.length, 3);
+    assert.ok(onTestPort.some((rule) => rule.CidrIp === '203.0.113.0/24'));
+    assert.ok(onTestPort.some((rule) => rule.CidrIpv6 === '2001:db8::/32'));
   });
 
   it('writes only plain-ASCII security group descriptions', () => {
@@ -184,7 +188,7 @@ describe('GreenlightService options', () => {
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
     template.resourceCountIs('AWS::EC2::EIP', 0);
     const services = resources(template, 'AWS::EC2::VPCEndpoint').map(([, r]) => JSON.stringify(r.Properties?.ServiceName));
-    for (const name of ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'bedrock-runtime', 's3']) {
+    for (const name of ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'bedrock-runtime', 's3', 'codedeploy', 'ecs', 'ec2']) {
       assert.ok(services.some((s) => s.includes(`.${name}`)), `endpoint ${name} in ${services.join(' ')}`);
     }
     template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {

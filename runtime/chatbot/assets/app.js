@@ -32,6 +32,7 @@ const ERROR_TITLES = {
   upstream_error: "The model failed",
   stream_interrupted: "The answer was cut off",
   draining: "This server is restarting",
+  unavailable: "The service is unavailable",
   internal: "Something went wrong",
   network: "No connection",
 };
@@ -154,8 +155,7 @@ async function stream(conversation, message) {
       message.status = "stopped";
     } else if (err instanceof ChatRequestError) {
       const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : "";
-      const code = err.status === 429 ? "rate_limited" : err.status === 503 ? "draining" : err.code;
-      fail(message, code, err.message + wait);
+      fail(message, requestErrorCode(err), err.message + wait);
     } else {
       fail(message, "stream_interrupted", "The connection was lost while the answer was streaming.");
     }
@@ -170,6 +170,18 @@ async function stream(conversation, message) {
       message.status === "done" ? "Answer complete." : message.status === "stopped" ? "Stopped." : `Error: ${message.error?.title}`,
     );
   }
+}
+
+/**
+ * The code to show for a request refused before its stream started. The server's own code wins
+ * (`draining` when this task is shutting down); a bare status from a proxy in front (the load
+ * balancer's 502/503/504 while no task is ready) is not a restart of this server.
+ */
+function requestErrorCode(err) {
+  if (ERROR_TITLES[err.code]) return err.code;
+  if (err.status === 429) return "rate_limited";
+  if (err.status === 502 || err.status === 503 || err.status === 504) return "unavailable";
+  return err.code;
 }
 
 function fail(message, code, text) {

@@ -12,6 +12,7 @@ use aws_sdk_codedeploy::types::LifecycleEventStatus;
 use tokio::time::Instant;
 
 use crate::appspec::{self, AppSpecError};
+use crate::load_balancer_nodes::{LoadBalancerNodes, NodesError};
 
 /// What went wrong finding the image a deployment rolls out, or reporting.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,7 @@ pub async fn load_sdk_config() -> SdkConfig {
 pub struct Aws {
     codedeploy: aws_sdk_codedeploy::Client,
     ecs: aws_sdk_ecs::Client,
+    nodes: LoadBalancerNodes,
 }
 
 impl Aws {
@@ -93,7 +95,16 @@ impl Aws {
         Self {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            nodes: LoadBalancerNodes::new(config),
         }
+    }
+
+    /// The private addresses of the nodes of the load balancer named `full_name`.
+    pub async fn load_balancer_nodes(
+        &self,
+        full_name: &str,
+    ) -> Result<Vec<std::net::IpAddr>, NodesError> {
+        self.nodes.addresses(full_name).await
     }
 
     /// GetDeployment → the revision's appspec → DescribeTaskDefinition → the container's image.

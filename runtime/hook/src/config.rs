@@ -33,6 +33,10 @@ pub struct HookConfig {
     /// Whole-run deadline from HOOK_DEADLINE_SECONDS; else the Lambda's own deadline minus a margin.
     pub deadline: Option<Duration>,
     pub container_name: String,
+    /// TEST_LISTENER_LOAD_BALANCER: the ALB's full name (`app/<name>/<id>`). When set, the checks
+    /// connect to its nodes' private addresses (Host header still the URL's) instead of the
+    /// public ones its DNS name resolves to.
+    pub load_balancer: Option<String>,
 }
 
 impl HookConfig {
@@ -79,6 +83,17 @@ impl HookConfig {
                 Some(Duration::from_secs(seconds))
             }
         };
+        let load_balancer = get("TEST_LISTENER_LOAD_BALANCER")
+            .map(|v| load_balancer_full_name(&v))
+            .transpose()?;
+        if load_balancer.is_some() && !matches!(config.base_url.host(), Some(url::Host::Domain(_)))
+        {
+            return Err(ConfigError::Invalid {
+                name: "TEST_LISTENER_URL",
+                expected: "a URL with the load balancer's DNS name when TEST_LISTENER_LOAD_BALANCER is set",
+                value: url,
+            });
+        }
         config.validate().map_err(|source| ConfigError::Smoke {
             name: "SMOKE_* settings",
             source,
@@ -88,7 +103,32 @@ impl HookConfig {
             deadline,
             container_name: get("CONTAINER_NAME")
                 .unwrap_or_else(|| DEFAULT_CONTAINER_NAME.to_owned()),
+            load_balancer,
         })
+    }
+}
+
+/// Checks an application load balancer's full name, `app/<name>/<id>` (what CloudFormation's
+/// `LoadBalancerFullName` gives): a name of letters, digits and hyphens, a hexadecimal id.
+fn load_balancer_full_name(value: &str) -> Result<String, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        name: "TEST_LISTENER_LOAD_BALANCER",
+        expected: "an application load balancer's full name, app/<name>/<id>",
+        value: value.to_owned(),
+    };
+    let mut parts = value.split('/');
+    let (Some("app"), Some(name), Some(id), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let name_ok = (1..=32).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let id_ok = !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_hexdigit());
+    if name_ok && id_ok {
+        Ok(value.to_owned())
+    } else {
+        Err(invalid())
     }
 }
 
@@ -123,6 +163,7 @@ mod tests {
         assert_eq!(c.smoke.prompt, smoke::DEFAULT_PROMPT);
         assert_eq!(c.deadline, None);
         assert_eq!(c.container_name, "greenlight");
+        assert_eq!(c.load_balancer, None);
     }
 
     #[test]
@@ -135,6 +176,10 @@ mod tests {
             ("SMOKE_PROMPT", "hi"),
             ("HOOK_DEADLINE_SECONDS", "30"),
             ("CONTAINER_NAME", "app"),
+            (
+                "TEST_LISTENER_LOAD_BALANCER",
+                "app/Greenl-LoadB-1A2B3C/50dc6c495c0c9188",
+            ),
         ])
         .expect("valid");
         assert_eq!(c.smoke.rounds, 5);
@@ -143,6 +188,45 @@ mod tests {
         assert_eq!(c.smoke.prompt, "hi");
         assert_eq!(c.deadline, Some(Duration::from_secs(30)));
         assert_eq!(c.container_name, "app");
+        assert_eq!(
+            c.load_balancer.as_deref(),
+            Some("app/Greenl-LoadB-1A2B3C/50dc6c495c0c9188")
+        );
+    }
+
+    #[test]
+    fn the_load_balancer_must_be_an_alb_full_name_behind_a_host_name() {
+        for bad in [
+            "greenlight",
+            "net/greenlight/50dc6c495c0c9188",
+            "app/greenlight",
+            "app/green light/50dc6c495c0c9188",
+            "app/greenlight/not-hex",
+            "app/greenlight/50dc6c495c0c9188/extra",
+            "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/g/50dc6c495c0c9188",
+        ] {
+            let e = load(&[
+                ("TEST_LISTENER_URL", "http://alb.example:8080"),
+                ("TEST_LISTENER_LOAD_BALANCER", bad),
+            ])
+            .expect_err(bad);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "TEST_LISTENER_LOAD_BALANCER must be an application load balancer's full name, app/<name>/<id>, got {bad:?}"
+                )
+            );
+        }
+        let e = load(&[
+            ("TEST_LISTENER_URL", "http://10.0.0.5:8080"),
+            ("TEST_LISTENER_LOAD_BALANCER", "app/g/50dc6c495c0c9188"),
+        ])
+        .expect_err("an address has no name to override");
+        assert!(
+            e.to_string()
+                .starts_with("TEST_LISTENER_URL must be a URL with the load balancer's DNS name"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One invocation: find the image being rolled out, run the smoke checks against the test
 //! listener, report Succeeded or Failed to CodeDeploy, and log the outcome as one JSON line.
 
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
@@ -53,6 +54,9 @@ pub struct HookResponse {
     pub task_definition: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_image: Option<String>,
+    /// The load balancer nodes the checks connected to (empty: the URL's DNS answer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer_nodes: Vec<IpAddr>,
     pub duration_ms: u64,
     pub checks: Vec<Check>,
 }
@@ -63,6 +67,7 @@ struct Verdict {
     reason: String,
     target: Option<Target>,
     checks: Vec<Check>,
+    nodes: Vec<IpAddr>,
     unknown_deployment: bool,
 }
 
@@ -73,6 +78,7 @@ impl Verdict {
             reason,
             target: None,
             checks: Vec::new(),
+            nodes: Vec::new(),
             unknown_deployment: false,
         }
     }
@@ -182,6 +188,7 @@ impl Hook {
             reason: verdict.reason,
             task_definition: verdict.target.as_ref().map(|t| t.task_definition.clone()),
             expected_image: verdict.target.map(|t| t.image),
+            load_balancer_nodes: verdict.nodes,
             duration_ms,
             checks: verdict.checks,
         })
@@ -204,6 +211,18 @@ impl Hook {
         };
         let mut smoke = config.smoke.clone();
         smoke.expect_image = Some(target.image.clone());
+        if let Some(load_balancer) = &config.load_balancer {
+            match self.aws.load_balancer_nodes(load_balancer).await {
+                Ok(nodes) => smoke.connect_to = nodes,
+                Err(e) => {
+                    let mut verdict = Verdict::failed(format!(
+                        "cannot find the private addresses of load balancer {load_balancer}: {e}"
+                    ));
+                    verdict.target = Some(target);
+                    return verdict;
+                }
+            }
+        }
         // Leave the smoke run a moment to write its report before the outer deadline cuts it.
         smoke.deadline = run_until
             .saturating_duration_since(Instant::now())
@@ -221,6 +240,7 @@ impl Hook {
             reason: report.summary(),
             target: Some(target),
             checks: report.checks,
+            nodes: smoke.connect_to,
             unknown_deployment: false,
         }
     }

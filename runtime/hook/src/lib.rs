@@ -7,6 +7,7 @@ pub mod aws;
 pub mod config;
 pub mod deadline;
 pub mod handler;
+pub mod load_balancer_nodes;
 
 pub use aws::Aws;
 pub use config::HookConfig;

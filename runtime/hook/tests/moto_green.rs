@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
 use greenlight_hook::{Aws, Hook, HookConfig, HookError, HookResponse};
-use support::{FakeLlm, Greenlight, create_deployment, moto};
+use support::{FakeLlm, Greenlight, create_alb_nodes, create_deployment, moto};
 
 const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:green";
 
@@ -107,6 +107,68 @@ async fn all_good_reports_succeeded_and_a_retry_does_no_harm() {
             .await
             .as_deref(),
         Some("Succeeded")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto and the greenlight binary: run by scripts/ci/hook.sh"]
+async fn checks_run_through_the_load_balancers_private_nodes() {
+    let green = Greenlight::start(&[("IMAGE_URI", IMAGE)]);
+    let port = green.url.rsplit(':').next().expect("a port");
+    // 127.0.0.2 refuses (green listens on 127.0.0.1 only): a node that is gone must not fail
+    // the checks while another answers. The URL's name never resolves (RFC 6761 `.invalid`), so
+    // passing proves the checks went to the addresses EC2 listed.
+    let load_balancer = create_alb_nodes(&["127.0.0.2", "127.0.0.1"]);
+    let url = format!("http://greenlight-alb.invalid:{port}");
+    let deployment_id = deployment(IMAGE).await;
+    let execution_id = execution_id();
+    let settings = [("TEST_LISTENER_LOAD_BALANCER", load_balancer.as_str())];
+    let response = invoke(Ok(config(&url, &settings)), &deployment_id, &execution_id)
+        .await
+        .expect("the hook succeeds");
+    assert_eq!(response.status, "Succeeded", "{response:#?}");
+    assert_eq!(
+        response.load_balancer_nodes,
+        ["127.0.0.2", "127.0.0.1"].map(|ip| ip.parse::<std::net::IpAddr>().expect("ip"))
+    );
+    assert_eq!(response.checks.len(), 8, "{response:#?}");
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Succeeded")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run by scripts/ci/hook.sh"]
+async fn a_load_balancer_without_nodes_reports_failed() {
+    let deployment_id = deployment(IMAGE).await;
+    let execution_id = execution_id();
+    let settings = [(
+        "TEST_LISTENER_LOAD_BALANCER",
+        "app/greenlight-gone/0123456789abcdef",
+    )];
+    let url = "http://greenlight-alb.invalid:8080";
+    let response = invoke(Ok(config(url, &settings)), &deployment_id, &execution_id)
+        .await
+        .expect("the hook reports");
+    assert_eq!(response.status, "Failed");
+    assert!(
+        response.reason.contains(
+            "cannot find the private addresses of load balancer app/greenlight-gone/0123456789abcdef: no network interface is described \"ELB app/greenlight-gone/0123456789abcdef\""
+        ),
+        "{}",
+        response.reason
+    );
+    assert!(response.checks.is_empty(), "no check ran: {response:#?}");
+    assert_eq!(
+        moto()
+            .status_of(&deployment_id, &execution_id)
+            .await
+            .as_deref(),
+        Some("Failed")
     );
 }
 

@@ -1,5 +1,6 @@
 //! The `greenlight smoke` arguments (behind the `clap` feature so the hook does not pull clap).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Args;
@@ -12,6 +13,10 @@ pub struct SmokeArgs {
     /// Base URL of the server, e.g. http://127.0.0.1:8080
     #[arg(long, env = "SMOKE_URL")]
     pub url: String,
+    /// Connect to this address instead of resolving the URL's host (repeatable; the Host
+    /// header and TLS name stay the URL's), e.g. a load balancer node's private address.
+    #[arg(long = "connect-to", value_name = "IP")]
+    pub connect_to: Vec<IpAddr>,
     /// Fail unless /version reports this image.
     #[arg(long)]
     pub expect_image: Option<String>,
@@ -42,6 +47,7 @@ impl SmokeArgs {
     /// The validated settings these arguments describe.
     pub fn to_config(&self) -> Result<SmokeConfig, ConfigError> {
         let mut config = SmokeConfig::new(config::parse_base_url(&self.url)?);
+        config.connect_to = self.connect_to.clone();
         config.expect_image = self.expect_image.clone();
         config.rounds = self.rounds;
         config.ttft_budget = Duration::from_millis(self.ttft_budget_ms);

@@ -1,5 +1,6 @@
 //! What a smoke run checks and the limits it keeps, validated before anything is sent.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use url::Url;
@@ -18,12 +19,19 @@ pub const MAX_BUDGET_MS: u64 = 300_000;
 pub const MAX_PROMPT_CHARS: usize = 4_000;
 /// A CodeDeploy lifecycle hook times out after an hour: no run needs longer.
 pub const MAX_DEADLINE_MS: u64 = 3_600_000;
+/// More addresses than a load balancer has nodes (one per zone) is a mistake, not a setting.
+pub const MAX_CONNECT_TO: usize = 16;
 
 /// A smoke run's settings. Build with [`SmokeConfig::new`] and adjust fields, then [`SmokeConfig::validate`].
 #[derive(Debug, Clone)]
 pub struct SmokeConfig {
     /// Base URL of the server (the test listener for the hook).
     pub base_url: Url,
+    /// Addresses to connect to instead of resolving the URL's host, like curl's `--resolve`:
+    /// the Host header and the TLS server name stay the URL's. The hook uses it to reach an
+    /// internet-facing load balancer's nodes by their private addresses from inside the VPC.
+    /// Empty: resolve the host with DNS.
+    pub connect_to: Vec<IpAddr>,
     /// When set, `/version`'s `image` must equal it.
     pub expect_image: Option<String>,
     /// Rounds of every check; each round uses fresh connections.
@@ -62,6 +70,10 @@ pub enum ConfigError {
     MaxTokens(u32),
     #[error("expect_image must not be empty")]
     EmptyImage,
+    #[error("connect_to allows at most {MAX_CONNECT_TO} addresses, got {0}")]
+    ConnectTo(usize),
+    #[error("connect_to needs a URL with a host name, not the address {0}")]
+    ConnectToIpHost(String),
 }
 
 /// Parses and checks a base URL: http or https, with a host, no query or fragment.
@@ -88,6 +100,7 @@ impl SmokeConfig {
     pub fn new(base_url: Url) -> Self {
         let mut config = Self {
             base_url,
+            connect_to: Vec::new(),
             expect_image: None,
             rounds: DEFAULT_ROUNDS,
             ttft_budget: Duration::from_millis(DEFAULT_TTFT_BUDGET_MS),
@@ -154,6 +167,17 @@ impl SmokeConfig {
         {
             return Err(ConfigError::EmptyImage);
         }
+        if self.connect_to.len() > MAX_CONNECT_TO {
+            return Err(ConfigError::ConnectTo(self.connect_to.len()));
+        }
+        // An override replaces name resolution; a URL naming an address has none to replace.
+        if !self.connect_to.is_empty()
+            && !matches!(self.base_url.host(), Some(url::Host::Domain(_)))
+        {
+            return Err(ConfigError::ConnectToIpHost(
+                self.base_url.host_str().unwrap_or_default().to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -187,6 +211,31 @@ mod tests {
         );
         assert!(
             matches!(parse_base_url("http://x/?a=b"), Err(ConfigError::Url(m)) if m.contains("query"))
+        );
+    }
+
+    #[test]
+    fn connect_to_needs_a_host_name_and_few_addresses() {
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let mut c = config();
+        c.connect_to = vec![local];
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ConnectToIpHost("127.0.0.1".into()))
+        );
+        let mut c = SmokeConfig::new(parse_base_url("http://alb.example:8080").expect("valid"));
+        c.connect_to = vec![local];
+        assert_eq!(c.validate(), Ok(()));
+        c.connect_to = vec![local; MAX_CONNECT_TO + 1];
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ConnectTo(MAX_CONNECT_TO + 1))
+        );
+        assert!(
+            c.validate()
+                .expect_err("too many")
+                .to_string()
+                .contains("at most 16")
         );
     }
 

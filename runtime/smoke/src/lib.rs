@@ -15,6 +15,7 @@ pub mod report;
 use tokio::time::{Instant, timeout};
 
 pub use config::{ConfigError, SmokeConfig, parse_base_url};
+pub use http::{describe as describe_error, excerpt};
 pub use report::{Check, Report, ServerVersion};
 
 /// What a run has done so far; kept outside the run's future so a deadline cannot lose it.
@@ -61,7 +62,7 @@ pub async fn run(config: &SmokeConfig) -> Report {
 /// then known and a broken server should not hold a deployment up for more rounds.
 async fn run_rounds(config: &SmokeConfig, progress: &mut Progress) {
     for round in 1..=config.rounds {
-        let client = match http::client(config) {
+        let client = match http::client(config, round) {
             Ok(client) => client,
             Err(e) => {
                 let detail = format!("cannot build the HTTP client: {}", http::describe(&e));

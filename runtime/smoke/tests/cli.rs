@@ -178,3 +178,40 @@ fn bad_arguments_name_the_setting() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs the greenlight binary: run by scripts/ci/hook.sh"]
+fn connect_to_reaches_a_host_name_dns_does_not_know() {
+    let server = Server::start(IMAGE);
+    let port = server.url.rsplit(':').next().expect("a port");
+    // `.invalid` never resolves (RFC 6761): only the override can reach the server. 127.0.0.2
+    // refuses (the server listens on 127.0.0.1 only), so every round also proves the fallback.
+    let url = format!("http://greenlight.invalid:{port}");
+    let out = smoke(&[
+        "--url",
+        &url,
+        "--connect-to",
+        "127.0.0.2",
+        "--connect-to",
+        "127.0.0.1",
+        "--rounds",
+        "2",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("PASSED: 8/8 checks passed"), "{text}");
+    assert!(text.contains("greenlight.invalid"), "{text}");
+
+    let out = smoke(&["--url", &server.url, "--connect-to", "127.0.0.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("connect_to needs a URL with a host name"),
+        "{err}"
+    );
+}

@@ -3,6 +3,8 @@
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -52,9 +54,10 @@ function startProcess(name, bin, args, env, { ignorePorts = [] } = {}) {
   return ready;
 }
 
-export async function startFakeLlm() {
+/** fake-llm on `port` (0: a free one), with extra command-line `args` (e.g. `--long-tokens`). */
+export async function startFakeLlm({ port = 0, args = [] } = {}) {
   // A small delay between tokens so streaming is visible to the page (and stoppable).
-  const proc = await startProcess("fake-llm", FAKE_LLM_BIN, ["--port", "0", "--token-delay-ms", "15"], {});
+  const proc = await startProcess("fake-llm", FAKE_LLM_BIN, ["--port", String(port), "--token-delay-ms", "15", ...args], {});
   proc.stats = async () => (await fetch(`${proc.url}/_stats`)).json();
   proc.failNext = async (count, status) => {
     const response = await fetch(`${proc.url}/_control/fail-next`, {
@@ -67,12 +70,15 @@ export async function startFakeLlm() {
   return proc;
 }
 
-/** greenlight on a free port; `fake` given: the openai provider against it, else the offline default. */
-export async function startGreenlight({ fake = null, env = {} } = {}) {
-  const provider = fake
-    ? { LLM_PROVIDER: "openai", OPENAI_BASE_URL: `${fake.url}/v1`, OPENAI_API_KEY: "test-key", LLM_MODEL: "fake-model" }
+/**
+ * greenlight on a free port; `fake` (or an `upstream` base URL, which need not be listening)
+ * given: the openai provider against it, else the offline default.
+ */
+export async function startGreenlight({ fake = null, upstream = fake?.url, env = {} } = {}) {
+  const provider = upstream
+    ? { LLM_PROVIDER: "openai", OPENAI_BASE_URL: `${upstream}/v1`, OPENAI_API_KEY: "test-key", LLM_MODEL: "fake-model" }
     : { LLM_PROVIDER: "offline" };
-  const ignorePorts = fake ? [Number(new URL(fake.url).port)] : [];
+  const ignorePorts = upstream ? [Number(new URL(upstream).port)] : [];
   return startProcess(
     "greenlight",
     GREENLIGHT_BIN,
@@ -82,8 +88,62 @@ export async function startGreenlight({ fake = null, env = {} } = {}) {
   );
 }
 
+/** Resolves with the exit code (or signal name) once `proc` has exited. */
+export function exited(proc) {
+  const { child } = proc;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
+}
+
+/** A loopback port nothing listens on (found by binding port 0 and closing it again). */
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A stand-in for the load balancer in front of the tasks: forwards every request to
+ * `balancer.target` (switch it to cut over) and streams the answer back. A target that refuses
+ * the connection gets the page a plain-text 503, as an ALB answers when no target is healthy.
+ */
+export async function startBalancer(target) {
+  const balancer = { target, url: null };
+  const server = http.createServer((request, response) => {
+    const forward = http.request(new URL(request.url, balancer.target), {
+      method: request.method,
+      headers: request.headers,
+      // No pooled connections: a connection to a task that has gone must not be reused.
+      agent: false,
+    });
+    forward.on("response", (answer) => {
+      response.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(response);
+    });
+    forward.on("error", () => {
+      if (response.headersSent || response.destroyed) return response.destroy();
+      response.writeHead(503, { "Content-Type": "text/plain" });
+      response.end("503 Service Temporarily Unavailable");
+    });
+    // The browser went away (Stop, a closed tab): so does the request to the task.
+    response.on("close", () => forward.destroy());
+    request.pipe(forward);
+  });
+  await new Promise((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
+  balancer.url = `http://127.0.0.1:${server.address().port}`;
+  balancer.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    });
+  return balancer;
+}
+
 export async function stopProcess(proc) {
-  if (!proc || proc.child.exitCode !== null) return;
+  // Already gone (an exit code, or killed by a signal): its "exit" event has fired.
+  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
   const exited = new Promise((resolve) => proc.child.once("exit", resolve));
   proc.child.kill("SIGTERM");
   const timer = setTimeout(() => proc.child.kill("SIGKILL"), 5_000);

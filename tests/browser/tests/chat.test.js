@@ -81,6 +81,29 @@ describe("chat page on the openai provider", () => {
     await page.close();
   });
 
+  test("table columns keep their markdown alignment (classes, not inline styles)", async () => {
+    const page = await openChat(browser.context, server.url);
+    await newConversation(page);
+    const box = page.getByRole("textbox", { name: "Message" });
+    await box.fill("[[echo]]\n| item | qty | price |\n|:--|:-:|--:|\n| tea | 2 | 3.50 |\n| cake | 1 | 12.00 |\n");
+    await box.press("Enter");
+    assert.equal(await lastAnswerSettled(page), "done");
+    const table = assistants(page).last().locator("table");
+    const aligned = await table.evaluate((t) => [...t.rows].map((row) => [...row.cells].map((cell) => getComputedStyle(cell).textAlign)));
+    assert.deepEqual(aligned, Array(3).fill(["left", "center", "right"]));
+    assert.equal(await table.locator("[style]").count(), 0);
+    // What the reader sees: the prices' right edges line up.
+    const priceRightEdges = await table.evaluate((t) =>
+      [...t.tBodies[0].rows].map((row) => {
+        const range = document.createRange();
+        range.selectNodeContents(row.cells[2]);
+        return Math.round(range.getBoundingClientRect().right);
+      }),
+    );
+    assert.equal(new Set(priceRightEdges).size, 1, `right edges ${priceRightEdges}`);
+    await page.close();
+  });
+
   test("Enter sends, Shift+Enter makes a new line", async () => {
     const page = await openChat(browser.context, server.url);
     await newConversation(page);

@@ -13,7 +13,9 @@ use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 mod snapshots;
+mod tables;
 pub use snapshots::HtmlSnapshots;
+use tables::{ALIGN_CLASSES, AlignedTables};
 
 /// Tags markdown produces (plus a few harmless inline ones models like to write as raw HTML).
 /// Anything else is dropped; `script` and `style` are dropped with their content.
@@ -63,6 +65,8 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
             ("a", HashSet::from(["href", "title"])),
             ("ol", HashSet::from(["start"])),
             ("code", HashSet::from(["class"])),
+            ("th", HashSet::from(["class"])),
+            ("td", HashSet::from(["class"])),
         ]))
         .url_schemes(URL_SCHEMES.iter().copied().collect())
         // A relative link in an answer would point into this server: meaningless, so dropped.
@@ -73,17 +77,20 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
             HashMap::from([("target", "_blank")]),
         )]))
         .strip_comments(true)
-        .attribute_filter(keep_language_class);
+        .attribute_filter(keep_known_classes);
     builder
 });
 
-/// Keeps `class` on `<code>` only when it is the `language-xxx` marker of a fenced block, so a
-/// model cannot borrow the page's own classes to restyle or hide parts of the UI.
-fn keep_language_class<'u>(element: &str, attribute: &str, value: &'u str) -> Option<Cow<'u, str>> {
-    if element == "code" && attribute == "class" {
-        return is_language_class(value).then_some(Cow::Borrowed(value));
-    }
-    Some(Cow::Borrowed(value))
+/// Keeps `class` only where it is ours: the `language-xxx` marker of a fenced block on `<code>`,
+/// one column alignment on `<th>`/`<td>`. A model cannot borrow the page's own classes to restyle
+/// or hide parts of the UI.
+fn keep_known_classes<'u>(element: &str, attribute: &str, value: &'u str) -> Option<Cow<'u, str>> {
+    let known = match (element, attribute) {
+        ("code", "class") => is_language_class(value),
+        ("th" | "td", "class") => ALIGN_CLASSES.contains(&value),
+        _ => true,
+    };
+    known.then_some(Cow::Borrowed(value))
 }
 
 fn is_language_class(value: &str) -> bool {
@@ -96,13 +103,14 @@ fn is_language_class(value: &str) -> bool {
     })
 }
 
-/// Renders markdown (tables and strikethrough included) to sanitized HTML.
+/// Renders markdown (tables and strikethrough included) to sanitized HTML. Table column
+/// alignment comes out as `align-left|center|right` classes on the cells, never as a style.
 ///
 /// Works on partial answers too (an unclosed code fence renders as a code block), so the server
 /// can send snapshots while the answer streams.
 pub fn markdown_to_html(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
-    let parser = Parser::new_ext(markdown, options).map(image_to_link);
+    let parser = AlignedTables::new(Parser::new_ext(markdown, options).map(image_to_link));
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, parser);
     SANITIZER.clean(&html).to_string()
@@ -241,14 +249,79 @@ mod tests {
 
     #[test]
     fn renders_tables() {
-        let html = render("| a | b |\n|---|:-:|\n| 1 | 2 |\n");
+        let html = render("| a | b |\n|---|---|\n| 1 | 2 |\n");
+        assert_eq!(
+            html,
+            "<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody>\n<tr><td>1</td><td>2</td></tr>\n</tbody></table>\n"
+        );
+    }
+
+    #[test]
+    fn table_alignment_becomes_classes_not_styles() {
+        let html = render(
+            "| item | note | qty | price |\n|:--|---|:-:|--:|\n| tea | *hot* | 2 | 3.50 |\n| cake | | 1 | 12.00 | extra |\n| x |\n",
+        );
+        assert_eq!(
+            html,
+            concat!(
+                "<table><thead><tr>",
+                "<th class=\"align-left\">item</th><th>note</th>",
+                "<th class=\"align-center\">qty</th><th class=\"align-right\">price</th>",
+                "</tr></thead><tbody>\n",
+                "<tr><td class=\"align-left\">tea</td><td><em>hot</em></td>",
+                "<td class=\"align-center\">2</td><td class=\"align-right\">3.50</td></tr>\n",
+                // A row with too many cells is cut, one with too few is padded (GFM).
+                "<tr><td class=\"align-left\">cake</td><td></td>",
+                "<td class=\"align-center\">1</td><td class=\"align-right\">12.00</td></tr>\n",
+                "<tr><td class=\"align-left\">x</td><td></td>",
+                "<td class=\"align-center\"></td><td class=\"align-right\"></td></tr>\n",
+                "</tbody></table>\n",
+            )
+        );
+        assert_inert(&html);
+    }
+
+    #[test]
+    fn table_alignment_restarts_with_each_table() {
+        let html = render("| a |\n|--:|\n| 1 |\n\ntext\n\n| b |\n|---|\n| 2 |\n");
+        assert_eq!(html.matches("align-right").count(), 2, "{html}");
         assert!(
-            html.contains("<table>") && html.contains("<th>a</th>"),
+            html.contains("<th>b</th>") && html.contains("<td>2</td>"),
             "{html}"
         );
-        assert!(html.contains("<td>1</td>"), "{html}");
-        // The alignment style attribute is stripped (the CSP forbids inline styles anyway).
-        assert!(!html.contains("style="), "{html}");
+    }
+
+    #[test]
+    fn cells_keep_only_the_alignment_classes() {
+        for (input, expected) in [
+            (
+                "<table><tr><td class=\"align-right\">1</td></tr></table>",
+                "<td class=\"align-right\">",
+            ),
+            (
+                "<table><tr><td class=\"align-right hidden\">1</td></tr></table>",
+                "<td>",
+            ),
+            (
+                "<table><tr><th class=\"composer\">1</th></tr></table>",
+                "<th>",
+            ),
+            (
+                "<table><tr><td class=\"ALIGN-RIGHT\">1</td></tr></table>",
+                "<td>",
+            ),
+            (
+                "<table><tr><td style=\"text-align: right\">1</td></tr></table>",
+                "<td>",
+            ),
+        ] {
+            let html = render(input);
+            assert!(html.contains(expected), "{input} gave {html}");
+            assert_inert(&html);
+        }
+        // The alignment classes mean nothing elsewhere.
+        let html = render("<p class=\"align-right\">x</p> <code class=\"align-left\">y</code>");
+        assert!(!html.contains("class="), "{html}");
     }
 
     #[test]

@@ -109,6 +109,30 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_table_keeps_its_alignment_in_every_snapshot() {
+        let start = Instant::now();
+        let mut snapshots = HtmlSnapshots::new(MS * 100);
+        // The header and delimiter row arrive first: already a table, already aligned.
+        assert_eq!(
+            snapshots
+                .push_at("| item | price |\n|---|--:|\n", start)
+                .as_deref(),
+            Some(
+                "<table><thead><tr><th>item</th><th class=\"align-right\">price</th></tr></thead><tbody>\n</tbody></table>\n"
+            )
+        );
+        snapshots.push_at("| tea | 3.50 |", start + MS * 10);
+        assert_eq!(
+            snapshots.finish().as_deref(),
+            Some(concat!(
+                "<table><thead><tr><th>item</th><th class=\"align-right\">price</th></tr></thead><tbody>\n",
+                "<tr><td>tea</td><td class=\"align-right\">3.50</td></tr>\n",
+                "</tbody></table>\n"
+            ))
+        );
+    }
+
+    #[test]
     fn empty_deltas_change_nothing() {
         let mut snapshots = HtmlSnapshots::new(MS);
         assert_eq!(snapshots.push(""), None);

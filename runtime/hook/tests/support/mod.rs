@@ -319,3 +319,27 @@ impl FakeLlm {
         }
     }
 }
+
+/// A unique ALB full name (`app/<name>/<id>`) and its nodes' network interfaces in moto, with
+/// `ips` as their private addresses (tests/moto/alb_nodes.py, through boto3).
+pub fn create_alb_nodes(ips: &[&str]) -> String {
+    let full_name = format!(
+        "app/greenlight-{}/{:016x}",
+        unique_number(),
+        unique_number()
+    );
+    let output = Command::new(python())
+        .arg(root().join("tests/moto/alb_nodes.py"))
+        .arg(&moto().endpoint)
+        .arg(REGION)
+        .arg(&full_name)
+        .args(ips)
+        .output()
+        .expect("run tests/moto/alb_nodes.py");
+    assert!(
+        output.status.success(),
+        "alb_nodes.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    full_name
+}
