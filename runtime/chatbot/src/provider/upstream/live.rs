@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::stream;
 
-use super::super::{ProviderError, ProviderEvent, ProviderStream};
+use crate::provider::{ProviderError, ProviderEvent, ProviderStream};
 
 /// An upstream's event stream: where its items come from and what they mean.
 pub(crate) trait EventSource: Send + 'static {
@@ -150,8 +150,8 @@ where
 mod tests {
     use futures_util::StreamExt;
 
-    use super::super::super::{FinishReason, Usage};
     use super::*;
+    use crate::provider::{FinishReason, Usage};
 
     /// A scripted upstream: each item is `Some((text, finished))` or `None` for a silent upstream.
     struct Script {
