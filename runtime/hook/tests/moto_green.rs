@@ -58,6 +58,44 @@ async fn deployment(image: &str) -> String {
     create_deployment(&moto().sdk_config().await, image).await
 }
 
+/// One invocation for a new deployment of [`IMAGE`] with `config`; checks that moto recorded the
+/// status the hook returned, and returns the response with the deployment's ids.
+async fn deploy(
+    config: Result<HookConfig, greenlight_hook::config::ConfigError>,
+) -> (HookResponse, String, String) {
+    let deployment_id = deployment(IMAGE).await;
+    let execution_id = execution_id();
+    let response = invoke(config, &deployment_id, &execution_id)
+        .await
+        .expect("the hook reports");
+    assert_recorded(&deployment_id, &execution_id, response.status).await;
+    (response, deployment_id, execution_id)
+}
+
+/// The hook reported Failed, for a reason that says each of `fragments`.
+async fn fails_saying(url: &str, settings: &[(&str, &str)], fragments: &[&str]) -> HookResponse {
+    let (response, _, _) = deploy(Ok(config(url, settings))).await;
+    assert_eq!(response.status, "Failed", "{response:#?}");
+    for fragment in fragments {
+        assert!(
+            response.reason.contains(fragment),
+            "{fragment:?} not in {}",
+            response.reason
+        );
+    }
+    response
+}
+
+async fn assert_recorded(deployment_id: &str, execution_id: &str, status: &str) {
+    assert_eq!(
+        moto()
+            .status_of(deployment_id, execution_id)
+            .await
+            .as_deref(),
+        Some(status)
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs moto and the greenlight binary: run by scripts/ci/hook.sh"]
 async fn all_good_reports_succeeded_and_a_retry_does_no_harm() {
@@ -87,13 +125,7 @@ async fn all_good_reports_succeeded_and_a_retry_does_no_harm() {
             .filter(|c| c.name == "chat")
             .all(|c| c.ttft_ms.is_some())
     );
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Succeeded")
-    );
+    assert_recorded(&deployment_id, &execution_id, "Succeeded").await;
 
     // Lambda retries the same execution: the status is already set, which is no error.
     let again = invoke(Ok(config(&green.url, &[])), &deployment_id, &execution_id)
@@ -101,13 +133,7 @@ async fn all_good_reports_succeeded_and_a_retry_does_no_harm() {
         .expect("a retried invocation succeeds too");
     assert_eq!(again.status, "Succeeded");
     assert_eq!(again.reported, "already_completed");
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Succeeded")
-    );
+    assert_recorded(&deployment_id, &execution_id, "Succeeded").await;
 }
 
 #[tokio::test]
@@ -120,80 +146,36 @@ async fn checks_run_through_the_load_balancers_private_nodes() {
     // passing proves the checks went to the addresses EC2 listed.
     let load_balancer = create_alb_nodes(&["127.0.0.2", "127.0.0.1"]);
     let url = format!("http://greenlight-alb.invalid:{port}");
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
     let settings = [("TEST_LISTENER_LOAD_BALANCER", load_balancer.as_str())];
-    let response = invoke(Ok(config(&url, &settings)), &deployment_id, &execution_id)
-        .await
-        .expect("the hook succeeds");
+    let (response, _, _) = deploy(Ok(config(&url, &settings))).await;
     assert_eq!(response.status, "Succeeded", "{response:#?}");
     assert_eq!(
         response.load_balancer_nodes,
         ["127.0.0.2", "127.0.0.1"].map(|ip| ip.parse::<std::net::IpAddr>().expect("ip"))
     );
     assert_eq!(response.checks.len(), 8, "{response:#?}");
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Succeeded")
-    );
 }
 
 #[tokio::test]
 #[ignore = "needs moto: run by scripts/ci/hook.sh"]
 async fn a_load_balancer_without_nodes_reports_failed() {
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
-    let settings = [(
-        "TEST_LISTENER_LOAD_BALANCER",
-        "app/greenlight-gone/0123456789abcdef",
-    )];
-    let url = "http://greenlight-alb.invalid:8080";
-    let response = invoke(Ok(config(url, &settings)), &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports");
-    assert_eq!(response.status, "Failed");
-    assert!(
-        response.reason.contains(
-            "cannot find the private addresses of load balancer app/greenlight-gone/0123456789abcdef: no network interface is described \"ELB app/greenlight-gone/0123456789abcdef\""
-        ),
-        "{}",
-        response.reason
-    );
+    let name = "app/greenlight-gone/0123456789abcdef";
+    let response = fails_saying(
+        "http://greenlight-alb.invalid:8080",
+        &[("TEST_LISTENER_LOAD_BALANCER", name)],
+        &[&format!(
+            "cannot find the private addresses of load balancer {name}: no network interface is described \"ELB {name}\""
+        )],
+    )
+    .await;
     assert!(response.checks.is_empty(), "no check ran: {response:#?}");
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
 }
 
 #[tokio::test]
 #[ignore = "needs moto and the greenlight binary: run by scripts/ci/hook.sh"]
 async fn green_down_reports_failed() {
     let url = format!("http://127.0.0.1:{}", support::free_port());
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
-    let response = invoke(Ok(config(&url, &[])), &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports");
-    assert_eq!(response.status, "Failed");
-    assert!(
-        response.reason.contains("round 1 health failed"),
-        "{}",
-        response.reason
-    );
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
+    fails_saying(&url, &[], &["round 1 health failed"]).await;
 }
 
 #[tokio::test]
@@ -204,25 +186,7 @@ async fn wrong_image_reports_failed() {
         "IMAGE_URI",
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:blue",
     )]);
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
-    let response = invoke(Ok(config(&blue.url, &[])), &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports");
-    assert_eq!(response.status, "Failed");
-    assert!(
-        response.reason.contains("image mismatch"),
-        "{}",
-        response.reason
-    );
-    assert!(response.reason.contains(":blue"), "{}", response.reason);
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
+    fails_saying(&blue.url, &[], &["image mismatch", ":blue"]).await;
 }
 
 fn green_on_fake_llm(fake: &FakeLlm) -> Greenlight {
@@ -240,37 +204,12 @@ fn green_on_fake_llm(fake: &FakeLlm) -> Greenlight {
 async fn slow_first_token_reports_failed() {
     let fake = FakeLlm::start(&["--slow-ms", "3000"]);
     let green = green_on_fake_llm(&fake);
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
     let settings = [
         ("SMOKE_PROMPT", "[[slow]] hello"),
         ("SMOKE_TTFT_BUDGET_MS", "1000"),
     ];
-    let response = invoke(
-        Ok(config(&green.url, &settings)),
-        &deployment_id,
-        &execution_id,
-    )
-    .await
-    .expect("the hook reports");
-    assert_eq!(response.status, "Failed");
-    assert!(
-        response.reason.contains("round 1 chat failed"),
-        "{}",
-        response.reason
-    );
-    assert!(
-        response.reason.contains("ttft budget of 1000 ms"),
-        "{}",
-        response.reason
-    );
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
+    let expected = ["round 1 chat failed", "ttft budget of 1000 ms"];
+    fails_saying(&green.url, &settings, &expected).await;
 }
 
 #[tokio::test]
@@ -278,28 +217,8 @@ async fn slow_first_token_reports_failed() {
 async fn upstream_500_reports_failed() {
     let fake = FakeLlm::start(&[]);
     let green = green_on_fake_llm(&fake);
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
-    let response = invoke(
-        Ok(config(&green.url, &[("SMOKE_PROMPT", "[[500]] hello")])),
-        &deployment_id,
-        &execution_id,
-    )
-    .await
-    .expect("the hook reports");
-    assert_eq!(response.status, "Failed");
-    assert!(
-        response.reason.contains("round 1 chat failed"),
-        "{}",
-        response.reason
-    );
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
+    let settings = [("SMOKE_PROMPT", "[[500]] hello")];
+    fails_saying(&green.url, &settings, &["round 1 chat failed"]).await;
 }
 
 #[tokio::test]
@@ -328,13 +247,7 @@ async fn hanging_checks_report_failed_by_the_deadline() {
     assert_eq!(response.status, "Failed");
     assert!(response.reason.contains("deadline"), "{}", response.reason);
     assert!(took < Duration::from_secs(6), "reported after {took:?}");
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
+    assert_recorded(&deployment_id, &execution_id, "Failed").await;
 }
 
 #[tokio::test]
@@ -359,13 +272,7 @@ async fn a_throttled_report_is_retried_and_recorded() {
         (2, 1),
         "one throttled call, then one recorded"
     );
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
-    );
+    assert_recorded(&deployment_id, &execution_id, "Failed").await;
 }
 
 #[tokio::test]
@@ -391,23 +298,11 @@ async fn an_unknown_deployment_is_a_clear_error() {
 #[tokio::test]
 #[ignore = "needs moto: run by scripts/ci/hook.sh"]
 async fn a_misconfigured_hook_still_reports_failed() {
-    let deployment_id = deployment(IMAGE).await;
-    let execution_id = execution_id();
-    let config = HookConfig::from_lookup(|_| None);
-    let response = invoke(config, &deployment_id, &execution_id)
-        .await
-        .expect("the hook reports");
+    let (response, _, _) = deploy(HookConfig::from_lookup(|_| None)).await;
     assert_eq!(response.status, "Failed");
     assert!(
         response.reason.contains("TEST_LISTENER_URL is required"),
         "{}",
         response.reason
-    );
-    assert_eq!(
-        moto()
-            .status_of(&deployment_id, &execution_id)
-            .await
-            .as_deref(),
-        Some("Failed")
     );
 }

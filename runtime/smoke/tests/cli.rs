@@ -96,6 +96,18 @@ fn smoke(args: &[&str]) -> Output {
         .expect("run greenlight smoke")
 }
 
+/// The report of a run that exited 0 (else the test fails with its output).
+fn passed(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 #[test]
 #[ignore = "needs the greenlight binary: run by scripts/ci/hook.sh"]
 fn passes_and_prints_a_timed_report() {
@@ -108,13 +120,7 @@ fn passes_and_prints_a_timed_report() {
         "--rounds",
         "2",
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = passed(&out);
     assert!(text.contains(&format!("image {IMAGE}")), "{text}");
     for check in [
         "round 1 health",
@@ -197,13 +203,7 @@ fn connect_to_reaches_a_host_name_dns_does_not_know() {
         "--rounds",
         "2",
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = passed(&out);
     assert!(text.contains("PASSED: 8/8 checks passed"), "{text}");
     assert!(text.contains("greenlight.invalid"), "{text}");
 
