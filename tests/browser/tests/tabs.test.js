@@ -172,16 +172,18 @@ describe("two tabs of the chat page", () => {
       await listB.getByRole("button", { name: `Delete conversation: ${title}`, exact: true }).click();
     }
     assert.equal(await isStreaming(a), true, "both deletions happened while tab A was answering");
-    await a.getByText("This conversation was deleted in another tab.").waitFor({ state: "attached", timeout: 20_000 });
-
-    const left = ["[[echo]] kept conversation"];
-    // Tab A saves again (a draft), then both tabs and a reload agree: the deletions stand.
+    // Tab A's answer ends (Send is back) and it saves; then it saves again (a draft).
+    await a.getByRole("button", { name: "Send", exact: true }).waitFor({ timeout: 20_000 });
     await a.getByRole("textbox", { name: "Message" }).fill("typed after the deletions");
+
+    // Both tabs and a reload agree: the deletions stand.
+    const left = ["[[echo]] kept conversation"];
     await eventually(async () => JSON.stringify(await titles(a)) === JSON.stringify(left), { what: "tab A lists only the kept one" });
     await eventually(async () => JSON.stringify(await titles(b)) === JSON.stringify(left), { what: "tab B lists only the kept one" });
     await b.reload();
     await b.getByRole("textbox", { name: "Message" }).waitFor();
     assert.deepEqual(await titles(b), left);
+    assert.equal(await a.locator("#status").textContent(), "This conversation was deleted in another tab.");
     for (const page of [a, b]) assert.deepEqual(page.incidents, { dialogs: [], pageErrors: [], consoleErrors: [] });
     await a.close();
     await b.close();
