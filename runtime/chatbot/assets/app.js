@@ -130,6 +130,7 @@ function regenerate(conversation, messageId) {
 async function stream(conversation, message) {
   const controller = new AbortController();
   streaming = { conversationId: conversation.id, messageId: message.id, controller, tail: "" };
+  store.streaming = { conversationId: conversation.id, messageId: message.id };
   render();
   scrollToEnd();
   announce("Greenlight is answering.");
@@ -184,6 +185,7 @@ async function stream(conversation, message) {
   } finally {
     const follow = nearBottom();
     streaming = null;
+    store.streaming = null;
     store.touch(conversation);
     persist(conversation);
     if (!store.get(conversation.id)) {
@@ -397,7 +399,7 @@ ui.messages.addEventListener("keydown", (event) => {
 window.addEventListener("storage", (event) => {
   if (!isStoreKey(event.key)) return;
   const before = store.active();
-  if (!store.sync(event.key, event.newValue, { protect: streaming?.conversationId })) return;
+  if (!store.sync(event.key, event.newValue)) return;
   const now = store.active();
   if (now === before) {
     renderList();
@@ -421,6 +423,18 @@ window.addEventListener("storage", (event) => {
   render();
   scrollToEnd();
   announce("This conversation was deleted in another tab.");
+});
+
+// A tab closed (or reloaded) mid-answer saves what arrived so far as stopped, so other tabs do not
+// show that answer as still coming.
+window.addEventListener("pagehide", () => {
+  const conversation = streaming && store.get(streaming.conversationId);
+  const message = conversation?.messages.find((m) => m.id === streaming.messageId);
+  if (!message || message.status !== "streaming") return;
+  message.status = "stopped";
+  store.streaming = null;
+  store.touch(conversation);
+  store.save(conversation);
 });
 
 async function loadVersion() {

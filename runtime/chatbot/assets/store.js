@@ -5,7 +5,8 @@
 // own key and a tab writes only the conversations it changed; a copy another tab wrote replaces
 // ours only when it was saved later (`savedAt`). A deletion removes the conversation's key and
 // leaves a tombstone: a deleted id is final (ids are random, never reused), so a stale copy in
-// another tab can never write it back.
+// another tab can never write it back. When two tabs changed the same conversation at once (one
+// streaming an answer, the other sending a turn), the later save keeps both tabs' messages.
 
 const PREFIX = "greenlight.v2.";
 const CONVERSATION = PREFIX + "conversation.";
@@ -70,6 +71,23 @@ function parseJson(text) {
   }
 }
 
+/**
+ * Folds into `mine` what another tab saved of the same conversation since this tab last saw it:
+ * its new messages (after ours, in its order), and its final version of a message that this tab
+ * only saw streaming elsewhere. Messages the other tab dropped stay: keeping too much beats losing.
+ */
+function mergeInto(mine, theirs, streamingMessageId) {
+  const byId = new Map(theirs.messages.map((m) => [m.id, m]));
+  mine.messages = mine.messages.map((message) => {
+    const other = byId.get(message.id);
+    const stale = message.status === "streaming" && message.id !== streamingMessageId;
+    return stale && other && other.status !== "streaming" ? other : message;
+  });
+  const have = new Set(mine.messages.map((m) => m.id));
+  mine.messages.push(...theirs.messages.filter((m) => !have.has(m.id)));
+  mine.updatedAt = Math.max(mine.updatedAt, theirs.updatedAt);
+}
+
 /** A reload (or a tab closed mid-answer) ended that answer. */
 function endStreaming(conversation) {
   for (const message of conversation.messages) {
@@ -114,6 +132,8 @@ export class Store {
     this.session = session;
     /** Ids changed here whose write the browser refused (storage full); retried on every save. */
     this.pending = new Set();
+    /** The answer this tab is streaming (`{conversationId, messageId}`), set by the page. */
+    this.streaming = null;
     this.lastError = null;
     this.conversations = [];
     this.#pruneTombstones();
@@ -194,8 +214,13 @@ export class Store {
         this.conversations = this.conversations.filter((c) => c.id !== id);
         continue;
       }
+      // Another tab wrote this conversation since this tab last did (or took its copy).
+      const stored = validConversation(parseJson(this.#get(this.storage, CONVERSATION + id)));
+      if (stored && stored.savedAt !== current.savedAt) {
+        mergeInto(current, stored, this.streaming?.conversationId === id ? this.streaming.messageId : null);
+      }
       // Later than any copy this tab has seen, even within the same millisecond.
-      const savedAt = Math.max(Date.now(), current.savedAt + 1);
+      const savedAt = Math.max(Date.now(), current.savedAt + 1, stored ? stored.savedAt + 1 : 0);
       try {
         this.storage.setItem(CONVERSATION + id, JSON.stringify({ ...current, savedAt }));
         current.savedAt = savedAt;
@@ -211,10 +236,11 @@ export class Store {
   }
 
   /**
-   * Takes in what another tab wrote (a `storage` event). The conversation `protect` (the one this
-   * tab is streaming into) keeps this tab's copy. Returns whether anything visible changed.
+   * Takes in what another tab wrote (a `storage` event). The conversation this tab is streaming
+   * into keeps this tab's copy (merged when it is saved). Returns whether anything changed.
    */
-  sync(key, newValue, { protect = null } = {}) {
+  sync(key, newValue) {
+    const protect = this.streaming?.conversationId ?? null;
     let changed = false;
     if (key === null) {
       for (const conversation of this.#readAll().values()) changed = this.#take(conversation, protect) || changed;

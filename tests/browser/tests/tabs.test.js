@@ -153,6 +153,35 @@ describe("two tabs of the chat page", () => {
     await b.close();
   });
 
+  test("turns sent in the same conversation from two tabs at once are all kept", async () => {
+    await (await clearStorage(browser.context, server.url)).close();
+    const a = await openChat(browser.context, server.url);
+    await send(a, "[[slow]] first turn from tab A");
+    await answerStreaming(a);
+    // A new tab opens on the conversation used last: the one tab A is answering in.
+    const b = await openChat(browser.context, server.url);
+    await eventually(async () => (await users(b).count()) === 1, { what: "tab B shows tab A's conversation" });
+    await send(b, "[[echo]] second turn from tab B");
+    assert.equal(await lastAnswerSettled(b), "done");
+    assert.equal(await isStreaming(a), true, "tab B's turn happened while tab A was still answering");
+    assert.equal(await lastAnswerSettled(a), "done");
+
+    const turns = ["[[slow]] first turn from tab A", "[[echo]] second turn from tab B"];
+    for (const page of [a, b]) {
+      await eventually(async () => JSON.stringify(await users(page).locator(".content").allInnerTexts()) === JSON.stringify(turns), {
+        what: "both turns in the conversation",
+      });
+      await eventually(async () => (await page.locator("article.message.assistant.status-done").count()) === 2, { what: "both answers done" });
+    }
+    await b.reload();
+    await b.getByRole("textbox", { name: "Message" }).waitFor();
+    assert.deepEqual(await users(b).locator(".content").allInnerTexts(), turns);
+    assert.equal(await b.locator("article.message.assistant.status-done").count(), 2);
+    for (const page of [a, b]) assert.deepEqual(page.incidents, { dialogs: [], pageErrors: [], consoleErrors: [] });
+    await a.close();
+    await b.close();
+  });
+
   test("a deletion in one tab stays deleted after the other tab, busy answering, saves", async () => {
     await (await clearStorage(browser.context, server.url)).close();
     const a = await openChat(browser.context, server.url);
