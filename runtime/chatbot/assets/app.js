@@ -70,14 +70,20 @@ function persist(conversation) {
   showStorageWarning(store.save(conversation));
 }
 
+const STORAGE_WARNINGS = {
+  full:
+    "This browser's storage is full, so your latest changes are kept in this tab only. " +
+    "Delete old conversations to make room; they are saved as soon as there is space.",
+  disabled: "This browser does not let the page keep data, so conversations last only while this tab is open.",
+};
+
 function showStorageWarning(saved) {
-  const wasShown = !ui.storageWarning.hidden;
-  ui.storageWarning.hidden = saved;
-  if (!saved && !wasShown) {
-    ui.storageWarning.textContent =
-      "This browser's storage is full, so your latest changes are kept in this tab only. " +
-      "Delete old conversations to make room; they are saved as soon as there is space.";
+  const problem = !store.persistent ? "disabled" : saved ? null : "full";
+  // Written only when it appears or changes, so the alert is announced once, not per keystroke.
+  if (problem && (ui.storageWarning.hidden || ui.storageWarning.textContent !== STORAGE_WARNINGS[problem])) {
+    ui.storageWarning.textContent = STORAGE_WARNINGS[problem];
   }
+  ui.storageWarning.hidden = !problem;
 }
 
 function nearBottom() {
@@ -449,5 +455,6 @@ async function loadVersion() {
 loadDraft();
 render();
 scrollToEnd();
+showStorageWarning(true);
 loadVersion();
 ui.input.focus();

@@ -130,6 +130,8 @@ export class Store {
   constructor(storage = browserStorage("localStorage"), session = browserStorage("sessionStorage")) {
     this.storage = storage;
     this.session = session;
+    /** False when the browser refuses localStorage altogether: this tab is all there is. */
+    this.persistent = !(storage instanceof MemoryStorage);
     /** Ids changed here whose write the browser refused (storage full); retried on every save. */
     this.pending = new Set();
     /** The answer this tab is streaming (`{conversationId, messageId}`), set by the page. */

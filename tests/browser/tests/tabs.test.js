@@ -258,4 +258,25 @@ describe("two tabs of the chat page", () => {
     assert.deepEqual(page.incidents, { dialogs: [], pageErrors: [], consoleErrors: [] });
     await page.close();
   });
+
+  test("a browser that refuses storage altogether still chats, and says nothing is kept", async () => {
+    const page = await browser.context.newPage();
+    // What Chromium does when site data is blocked: reading window.localStorage throws.
+    await page.addInitScript(() => {
+      Object.defineProperty(window, "localStorage", {
+        get() {
+          throw new DOMException("Access is denied for this document.", "SecurityError");
+        },
+      });
+    });
+    const errors = [];
+    page.on("pageerror", (err) => errors.push(err.message));
+    await page.goto(server.url);
+    await page.getByRole("alert").filter({ hasText: "does not let the page keep data" }).waitFor();
+    await send(page, "[[echo]] kept in this tab only");
+    assert.equal(await lastAnswerSettled(page), "done");
+    assert.deepEqual(await users(page).locator(".content").allInnerTexts(), ["[[echo]] kept in this tab only"]);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
 });
