@@ -46,8 +46,8 @@ describe("two tabs of the chat page", () => {
   let browser;
 
   before(async () => {
-    // A [[slow]] answer waits 3 s before its first token: long enough for the other tab's turn.
-    fake = await startFakeLlm({ args: ["--slow-ms", "3000"] });
+    // A [[slow]] answer waits 4 s before its first token: long enough for the other tab's turn, even on a busy CI machine.
+    fake = await startFakeLlm({ args: ["--slow-ms", "4000"] });
     server = await startGreenlight({ fake, env: { UPSTREAM_MAX_RETRIES: "0", RATE_LIMIT_PER_MINUTE: "0" } });
     browser = await launchBrowser();
   });
