@@ -2,7 +2,7 @@
 // to the store (localStorage) and the /api/chat stream.
 
 import { ChatRequestError, streamChat } from "./chat-stream.js";
-import { Store, newId, titleOf } from "./store.js";
+import { Store, isStoreKey, newId, titleOf } from "./store.js";
 import { renderConversationList, renderMessages, renderVersion, updateStreaming } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +15,7 @@ const ui = {
   stop: $("stop"),
   status: $("status"),
   sidebar: $("sidebar"),
+  storageWarning: $("storage-warning"),
   toggleSidebar: $("toggle-sidebar"),
 };
 
@@ -39,7 +40,7 @@ const ERROR_TITLES = {
 
 function render() {
   const conversation = store.active();
-  renderConversationList(ui.list, store, streaming?.conversationId);
+  renderList();
   renderMessages(ui.messages, conversation, {
     streamingId: streaming?.conversationId === conversation.id ? streaming.messageId : null,
     editingId,
@@ -50,12 +51,39 @@ function render() {
   document.title = conversation.messages.length ? `${titleOf(conversation)} · Greenlight` : "Greenlight";
 }
 
+/** The conversation list, keeping the keyboard focus on the same button when it is redrawn. */
+function renderList() {
+  const focused = ui.list.contains(document.activeElement) ? document.activeElement.dataset : null;
+  renderConversationList(ui.list, store, streaming?.conversationId);
+  if (focused?.id) ui.list.querySelector(`button[data-action="${focused.action}"][data-id="${focused.id}"]`)?.focus();
+}
+
 function announce(text) {
   ui.status.textContent = text;
 }
 
-function persist() {
-  if (!store.save()) announce("Could not save the conversation in this browser (storage full or disabled).");
+/**
+ * Saves `conversation` (only it: other tabs own theirs). A refused write (storage full) keeps
+ * everything in this tab's memory, says so where the user sees it, and is retried on every save.
+ */
+function persist(conversation) {
+  showStorageWarning(store.save(conversation));
+}
+
+const STORAGE_WARNINGS = {
+  full:
+    "This browser's storage is full, so your latest changes are kept in this tab only. " +
+    "Delete old conversations to make room; they are saved as soon as there is space.",
+  disabled: "This browser does not let the page keep data, so conversations last only while this tab is open.",
+};
+
+function showStorageWarning(saved) {
+  const problem = !store.persistent ? "disabled" : saved ? null : "full";
+  // Written only when it appears or changes, so the alert is announced once, not per keystroke.
+  if (problem && (ui.storageWarning.hidden || ui.storageWarning.textContent !== STORAGE_WARNINGS[problem])) {
+    ui.storageWarning.textContent = STORAGE_WARNINGS[problem];
+  }
+  ui.storageWarning.hidden = !problem;
 }
 
 function nearBottom() {
@@ -93,7 +121,7 @@ function answer(conversation) {
   const message = { id: newId("m"), role: "assistant", content: "", html: "", status: "streaming" };
   conversation.messages.push(message);
   store.touch(conversation);
-  persist();
+  persist(conversation);
   stream(conversation, message);
 }
 
@@ -108,6 +136,7 @@ function regenerate(conversation, messageId) {
 async function stream(conversation, message) {
   const controller = new AbortController();
   streaming = { conversationId: conversation.id, messageId: message.id, controller, tail: "" };
+  store.streaming = { conversationId: conversation.id, messageId: message.id };
   render();
   scrollToEnd();
   announce("Greenlight is answering.");
@@ -121,7 +150,7 @@ async function stream(conversation, message) {
           break;
         case "sources":
           message.sources = Array.isArray(data.sources) ? data.sources : [];
-          persist();
+          persist(conversation);
           break;
         case "delta":
           message.content += data.text ?? "";
@@ -162,8 +191,16 @@ async function stream(conversation, message) {
   } finally {
     const follow = nearBottom();
     streaming = null;
+    store.streaming = null;
     store.touch(conversation);
-    persist();
+    persist(conversation);
+    if (!store.get(conversation.id)) {
+      // Deleted in another tab while it was answering here: the deletion stands.
+      keepComposer();
+      render();
+      announce("This conversation was deleted in another tab.");
+      return;
+    }
     render();
     if (follow) scrollToEnd();
     announce(
@@ -231,8 +268,9 @@ ui.input.addEventListener("keydown", (event) => {
 
 ui.input.addEventListener("input", () => {
   autosize();
-  store.active().draft = ui.input.value;
-  persist();
+  const conversation = store.active();
+  conversation.draft = ui.input.value;
+  persist(conversation);
 });
 
 ui.stop.addEventListener("click", () => {
@@ -255,7 +293,7 @@ $("clear-chat").addEventListener("click", () => {
   conversation.messages = [];
   editingId = null;
   store.touch(conversation);
-  persist();
+  persist(conversation);
   render();
   announce("Conversation cleared.");
   ui.input.focus();
@@ -270,6 +308,12 @@ ui.toggleSidebar.addEventListener("click", () => {
 function closeSidebar() {
   ui.sidebar.classList.remove("open");
   ui.toggleSidebar.setAttribute("aria-expanded", "false");
+}
+
+/** After the open conversation went away under the user: what they typed stays in the box. */
+function keepComposer() {
+  if (ui.input.value) store.active().draft = ui.input.value;
+  else loadDraft();
 }
 
 function loadDraft() {
@@ -291,7 +335,7 @@ ui.list.addEventListener("click", (event) => {
     ui.input.focus();
   } else if (action === "delete-conversation") {
     if (streaming?.conversationId === id) return;
-    store.remove(id);
+    showStorageWarning(store.remove(id));
     loadDraft();
     render();
     announce("Conversation deleted.");
@@ -356,14 +400,47 @@ ui.messages.addEventListener("keydown", (event) => {
   }
 });
 
-// Another tab changed the conversations: pick them up unless this tab is streaming.
+// Another tab saved or deleted a conversation: take it in without touching the answer streaming
+// here, the draft in the message box or a message being edited.
 window.addEventListener("storage", (event) => {
-  if (event.key && event.key.startsWith("greenlight.") && !streaming) {
-    const fresh = new Store();
-    store.conversations = fresh.conversations;
-    if (!store.active()) store.activeId = fresh.activeId;
-    render();
+  if (!isStoreKey(event.key)) return;
+  const before = store.active();
+  if (!store.sync(event.key, event.newValue)) return;
+  const now = store.active();
+  if (now === before) {
+    renderList();
+    return;
   }
+  if (now.id === before.id) {
+    // A newer copy of the open conversation. The draft being typed here stays this tab's.
+    now.draft = ui.input.value;
+    if (editingId) {
+      renderList();
+      return;
+    }
+    const follow = nearBottom();
+    render();
+    if (follow) scrollToEnd();
+    return;
+  }
+  // The open conversation was deleted there. Text typed here moves along instead of vanishing.
+  editingId = null;
+  keepComposer();
+  render();
+  scrollToEnd();
+  announce("This conversation was deleted in another tab.");
+});
+
+// A tab closed (or reloaded) mid-answer saves what arrived so far as stopped, so other tabs do not
+// show that answer as still coming.
+window.addEventListener("pagehide", () => {
+  const conversation = streaming && store.get(streaming.conversationId);
+  const message = conversation?.messages.find((m) => m.id === streaming.messageId);
+  if (!message || message.status !== "streaming") return;
+  message.status = "stopped";
+  store.streaming = null;
+  store.touch(conversation);
+  store.save(conversation);
 });
 
 async function loadVersion() {
@@ -378,5 +455,6 @@ async function loadVersion() {
 loadDraft();
 render();
 scrollToEnd();
+showStorageWarning(true);
 loadVersion();
 ui.input.focus();

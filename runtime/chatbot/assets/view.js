@@ -64,7 +64,7 @@ export function renderMessages(container, conversation, ui) {
     }
     return assistantMessage(message, {
       streaming: ui.streamingId === message.id,
-      canRegenerate: !ui.busy && message === lastAssistant && message.id === lastId,
+      canRegenerate: !ui.busy && message.status !== "streaming" && message === lastAssistant && message.id === lastId,
     });
   });
   // A re-render must not close the sources the reader opened.
