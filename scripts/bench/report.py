@@ -1,28 +1,97 @@
-"""Prints the markdown results table of scripts/bench/relay.sh from its JSON output."""
+"""Prints the markdown tables of scripts/bench/relay.sh from its JSON output (target/bench/relay.json).
+
+With several rounds every figure is the median over the rounds, with the range where it matters;
+with several variants a second table compares each variant with the first one, round by round (each
+variant's numbers against those of the first variant in the same round).
+"""
 import json
+import statistics
 import sys
 
 data = json.load(open(sys.argv[1]))
 m = data["machine"]
+variants = [v["name"] for v in data["variants"]]
+levels = sorted({r["concurrency"] for r in data["runs"]})
+rounds = data["rounds"]
+loads = [x for l in data["load"] for x in (l["loadavg_before"][0], l["loadavg_after"][0])]
+
+
+def runs(who, n):
+    return {r["round"]: r for r in data["runs"] if r["who"] == who and r["concurrency"] == n}
+
+
+def med(values):
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values, fmt, unit=""):
+    """median, and (min–max) when there is more than one value."""
+    values = list(values)
+    text = format(med(values), fmt) + unit
+    return text if len(values) < 2 else f"{text} ({min(values):{fmt}}–{max(values):{fmt}}{unit})"
+
+
+def ratio(through, direct):
+    d = direct["result"]["answers_per_s"]
+    return through["result"]["answers_per_s"] / d if d else 0.0
+
+
+def cpu_per_1000(r):
+    answers = r["result"]["answers"]
+    return r["cpu_s"] / answers * 1000 if answers else float("nan")
+
+
 print(f"Machine: {m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['date']}; "
-      f"upstream answers {data['tokens']} tokens, {data['token_delay_ms']} ms apart.\n")
-print("| streams | floor answers/s | greenlight answers/s | ratio | errors (floor / greenlight) "
+      f"upstream answers {data['tokens']} tokens, {data['token_delay_ms']} ms apart; "
+      f"{rounds} round(s), {data['per_stream']} answers per stream; "
+      f"1-minute load average {min(loads):.1f} to {max(loads):.1f} during the runs.\n")
+print("| streams | build | floor answers/s | greenlight answers/s | ratio | errors (floor / greenlight) "
       "| TTFT p50 floor / greenlight (ms) | TTFT p99 floor / greenlight (ms) | p99 overhead (ms) "
       "| relay overhead per token (ms) | greenlight CPU-s per 1000 answers | greenlight peak RSS (MiB) |")
-print("|" + " --- |" * 11)
-for level in data["levels"]:
-    d, t = level["direct"], level["through"]
-    ratio = t["answers_per_s"] / d["answers_per_s"] if d["answers_per_s"] else 0
-    per_token = ((t["total_ms"]["p50"] - d["total_ms"]["p50"]) / t["tokens_per_answer"]
-                 if t["tokens_per_answer"] else float("nan"))
-    cpu = level["cpu_s"] / t["answers"] * 1000 if t["answers"] else float("nan")
-    print(f"| {level['concurrency']} | {d['answers_per_s']:.0f} | {t['answers_per_s']:.0f} | {ratio:.0%} "
-          f"| {d['errors']} / {t['errors']} | {d['ttft_ms']['p50']:.1f} / {t['ttft_ms']['p50']:.1f} "
-          f"| {d['ttft_ms']['p99']:.1f} / {t['ttft_ms']['p99']:.1f} "
-          f"| {t['ttft_ms']['p99'] - d['ttft_ms']['p99']:.1f} | {per_token:.2f} | {cpu:.2f} "
-          f"| {level['vmhwm_kib'] / 1024:.1f} |")
-s = data["start"]
-print(f"\nCold start to /health 200: median {s['cold_start_ms']['median']:.1f} ms "
-      f"(min {s['cold_start_ms']['min']:.1f}, max {s['cold_start_ms']['max']:.1f}); "
-      f"idle RSS {s['idle_rss_kib']['median'] / 1024:.1f} MiB median "
-      f"(after the load runs' start: {data['idle_rss_after_start_kib'] / 1024:.1f} MiB).")
+print("|" + " --- |" * 12)
+for n in levels:
+    floor = runs(None, n)
+    for name in variants:
+        gl = runs(name, n)
+        pairs = [(floor[k], gl[k]) for k in sorted(gl) if k in floor]
+        per_token = [(t["result"]["total_ms"]["p50"] - d["result"]["total_ms"]["p50"])
+                     / t["result"]["tokens_per_answer"]
+                     for d, t in pairs if t["result"]["tokens_per_answer"]]
+        print(f"| {n} | {name} | {med(d['result']['answers_per_s'] for d, _ in pairs):.0f} "
+              f"| {med(t['result']['answers_per_s'] for _, t in pairs):.0f} "
+              f"| {spread((100 * ratio(t, d) for d, t in pairs), '.0f', '%')} "
+              f"| {sum(d['result']['errors'] for d, _ in pairs)} / {sum(t['result']['errors'] for _, t in pairs)} "
+              f"| {med(d['result']['ttft_ms']['p50'] for d, _ in pairs):.1f} / "
+              f"{med(t['result']['ttft_ms']['p50'] for _, t in pairs):.1f} "
+              f"| {med(d['result']['ttft_ms']['p99'] for d, _ in pairs):.1f} / "
+              f"{med(t['result']['ttft_ms']['p99'] for _, t in pairs):.1f} "
+              f"| {spread((t['result']['ttft_ms']['p99'] - d['result']['ttft_ms']['p99'] for d, t in pairs), '.1f')} "
+              f"| {med(per_token):.2f} | {spread((cpu_per_1000(t) for _, t in pairs), '.2f')} "
+              f"| {max(t['vmhwm_kib'] for _, t in pairs) / 1024:.1f} |")
+
+if len(variants) > 1:
+    base = variants[0]
+    print(f"\nEach build against {base}, round by round (median, min–max over {rounds} round(s)):\n")
+    print(f"| streams | build | answers/s ÷ {base}'s | CPU-s per 1000 answers ÷ {base}'s "
+          f"| p99 TTFT − {base}'s (ms) |")
+    print("|" + " --- |" * 5)
+    for n in levels:
+        b = runs(base, n)
+        for name in variants[1:]:
+            v = runs(name, n)
+            keys = [k for k in sorted(v) if k in b]
+            print(f"| {n} | {name} "
+                  f"| {spread((v[k]['result']['answers_per_s'] / b[k]['result']['answers_per_s'] for k in keys), '.3f')} "
+                  f"| {spread((cpu_per_1000(v[k]) / cpu_per_1000(b[k]) for k in keys), '.3f')} "
+                  f"| {spread((v[k]['result']['ttft_ms']['p99'] - b[k]['result']['ttft_ms']['p99'] for k in keys), '.1f')} |")
+
+print("\n| build | binary (bytes) | cold start to /health 200, median (min–max) ms "
+      "| idle RSS median (MiB) | of which anonymous / file-backed (MiB) | threads |")
+print("|" + " --- |" * 6)
+for v in data["variants"]:
+    s = data["start"][v["name"]]
+    c = s["cold_start_ms"]
+    print(f"| {v['name']} | {v['size_bytes']:,} | {c['median']:.1f} ({c['min']:.1f}–{c['max']:.1f}) "
+          f"| {s['idle_rss_kib']['median'] / 1024:.1f} "
+          f"| {s['idle_rss_anon_kib'] / 1024:.1f} / {s['idle_rss_file_kib'] / 1024:.1f} | {s['threads']:.0f} |")
