@@ -7,6 +7,13 @@ use greenlight::cli::{Cli, Command};
 use greenlight::config::{Config, ConfigError};
 use greenlight::{healthcheck, server, telemetry};
 
+/// mimalloc instead of musl's malloc in the static build the image ships: musl's allocator is slow
+/// for the many small, short-lived allocations of a streamed answer on several worker threads
+/// (BENCHMARKS.md, "Allocator"). glibc's malloc is as fast, so host builds keep it.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn runtime(multi_thread: bool) -> std::io::Result<tokio::runtime::Runtime> {
     if multi_thread {
         tokio::runtime::Builder::new_multi_thread()

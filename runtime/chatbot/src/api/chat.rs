@@ -47,11 +47,18 @@ pub fn event(name: &'static str, data: &impl Serialize) -> Event {
     }
 }
 
+/// A `delta` event's payload: one per token, so no `serde_json::Value` tree (and copy of the text)
+/// is built for it.
+#[derive(Serialize)]
+struct DeltaData<'a> {
+    text: &'a str,
+}
+
 /// The SSE event of one step of the answer.
 pub fn step_event(step: &Step) -> Event {
     match step {
         Step::Sources(sources) => event("sources", &json!({ "sources": sources })),
-        Step::Delta(text) => event("delta", &json!({ "text": text })),
+        Step::Delta(text) => event("delta", &DeltaData { text }),
         Step::Done {
             finish_reason,
             usage,

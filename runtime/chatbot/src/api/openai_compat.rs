@@ -16,10 +16,13 @@ use serde_json::{Value, json};
 use crate::api::json::JsonBody;
 use crate::chat::{self, ChatMeta, Route, Step};
 use crate::error::ApiError;
-use crate::provider::{FinishReason, Usage};
 use crate::rate_limit::ClientKey;
 use crate::state::AppState;
 use crate::validation::{RawChat, RawMessage, validate};
+
+mod chunk;
+
+use chunk::{ChunkWriter, UsageOut, finish_str};
 
 #[derive(Debug, Deserialize)]
 pub struct CompletionRequest {
@@ -137,22 +140,6 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn finish_str(reason: FinishReason) -> &'static str {
-    match reason {
-        FinishReason::Stop => "stop",
-        FinishReason::Length => "length",
-        FinishReason::ContentFilter => "content_filter",
-    }
-}
-
-fn usage_json(usage: Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens.saturating_add(usage.completion_tokens),
-    })
-}
-
 pub async fn completions(
     State(state): State<AppState>,
     client: Option<Extension<ClientKey>>,
@@ -205,7 +192,7 @@ async fn complete(meta: ChatMeta, steps: impl Stream<Item = Step> + Send + 'stat
                         "logprobs": null,
                         "finish_reason": finish_str(finish_reason),
                     }],
-                    "usage": usage_json(usage),
+                    "usage": UsageOut::from(usage),
                 }))
                 .into_response();
             }
@@ -215,10 +202,6 @@ async fn complete(meta: ChatMeta, steps: impl Stream<Item = Step> + Send + 'stat
     ApiError::internal("the answer ended without a result").into_response()
 }
 
-fn data(value: &Value) -> Event {
-    Event::default().data(value.to_string())
-}
-
 /// The streaming answer as `chat.completion.chunk` events, then `[DONE]`; a failure is sent as an
 /// `{"error":{…}}` event (which the OpenAI clients raise) and the stream ends without `[DONE]`.
 fn chunks(
@@ -226,39 +209,23 @@ fn chunks(
     steps: impl Stream<Item = Step> + Send + 'static,
     include_usage: bool,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
-    let created = now_unix();
-    let chunk = move |delta: Value, finish: Option<&str>| {
-        let mut c = json!({
-            "id": meta.id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": meta.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        if include_usage {
-            c["usage"] = Value::Null;
-        }
-        c
-    };
+    let mut writer = ChunkWriter::new(meta.id, meta.model, now_unix(), include_usage);
     async_stream::stream! {
-        yield Ok(data(&chunk(json!({"role": "assistant", "content": ""}), None)));
+        yield Ok(writer.role());
         for await step in steps {
             match step {
                 Step::Sources(_) => {}
-                Step::Delta(text) => yield Ok(data(&chunk(json!({"content": text}), None))),
+                Step::Delta(text) => yield Ok(writer.text(&text)),
                 Step::Done { finish_reason, usage, .. } => {
-                    yield Ok(data(&chunk(json!({}), Some(finish_str(finish_reason)))));
-                    if include_usage {
-                        let mut last = chunk(json!({}), None);
-                        last["choices"] = json!([]);
-                        last["usage"] = usage_json(usage);
-                        yield Ok(data(&last));
+                    yield Ok(writer.finish(finish_reason));
+                    if let Some(last) = writer.usage(usage) {
+                        yield Ok(last);
                     }
                     yield Ok(Event::default().data("[DONE]"));
                 }
                 Step::Error(err) => {
                     let api = ApiError::from(err);
-                    yield Ok(data(&json!({ "error": api.object() })));
+                    yield Ok(Event::default().data(json!({ "error": api.object() }).to_string()));
                 }
             }
         }
