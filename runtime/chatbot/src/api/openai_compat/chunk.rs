@@ -197,7 +197,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn chunks_are_openai_shaped_and_the_buffer_is_reused() {
+    async fn one_writer_writes_openai_shaped_chunks() {
         let mut w = ChunkWriter::new("chatcmpl-1".into(), "m".into(), 7, false);
         let events = vec![
             w.role(),
