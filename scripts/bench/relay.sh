@@ -10,6 +10,7 @@
 #       # glibc against the static musl build the image ships, interleaved, 5 rounds
 #   GREENLIGHT_BINS="before=/tmp/gl-old after=target/release/greenlight" ROUNDS=5 scripts/bench/relay.sh
 #       # any prebuilt binaries (e.g. a saved copy from before a change); nothing is rebuilt
+#   BASELINES="glibc musl" ...                 # also compare every build with musl, not only glibc
 #
 # Several builds ("variants") run side by side, one process each, and are measured in turn in
 # every round, in an order that rotates from round to round, each right after its own floor run:
@@ -30,6 +31,8 @@ ROUNDS=${ROUNDS:-1}
 # `host` is the host's own release build (target/release); anything else is a target triple.
 TARGETS=${TARGETS:-host}
 GREENLIGHT_BINS=${GREENLIGHT_BINS:-}
+# Variants the others are compared with round by round (default: the first one).
+BASELINES=${BASELINES:-}
 OUT=$CARGO_TARGET_DIR/bench
 mkdir -p "$OUT"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -209,4 +212,5 @@ print(json.dumps({"machine": $machine, "tokens": $TOKENS, "token_delay_ms": $TOK
                   "load": [l for l in lines if "loadavg_before" in l], "start": $cold}))
 PY
 
-python3 "$ROOT/scripts/bench/report.py" "$OUT/relay.json"
+# shellcheck disable=SC2086 # BASELINES is a list of names
+python3 "$ROOT/scripts/bench/report.py" "$OUT/relay.json" $BASELINES

@@ -1,10 +1,14 @@
 """Prints the markdown tables of scripts/bench/relay.sh from its JSON output (target/bench/relay.json).
 
 With several rounds every figure is the median over the rounds, with the range where it matters;
-with several variants a second table compares each variant with the first one, round by round (each
-variant's numbers against those of the first variant in the same round).
+with several variants a second table compares each variant with the first one (or with each variant
+named after the JSON file), round by round: each variant's numbers against the baseline's in the
+same round.
+
+    python3 scripts/bench/report.py target/bench/relay.json [BASELINE ...]
 """
 import json
+import math
 import statistics
 import sys
 
@@ -25,16 +29,22 @@ def med(values):
     return statistics.median(values) if values else float("nan")
 
 
+def div(a, b):
+    return a / b if b else float("nan")
+
+
 def spread(values, fmt, unit=""):
-    """median, and (min–max) when there is more than one value."""
-    values = list(values)
+    """median, and (min–max) when there is more than one value; rounds without a value (a
+    division by zero: no CPU tick or no answer) are left out."""
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return "n/a"
     text = format(med(values), fmt) + unit
     return text if len(values) < 2 else f"{text} ({min(values):{fmt}}–{max(values):{fmt}}{unit})"
 
 
 def ratio(through, direct):
-    d = direct["result"]["answers_per_s"]
-    return through["result"]["answers_per_s"] / d if d else 0.0
+    return div(through["result"]["answers_per_s"], direct["result"]["answers_per_s"])
 
 
 def cpu_per_1000(r):
@@ -70,20 +80,25 @@ for n in levels:
               f"| {med(per_token):.2f} | {spread((cpu_per_1000(t) for _, t in pairs), '.2f')} "
               f"| {max(t['vmhwm_kib'] for _, t in pairs) / 1024:.1f} |")
 
-if len(variants) > 1:
-    base = variants[0]
+# Baselines: the first variant, or the names given after the JSON file (BASELINES in relay.sh).
+for base in sys.argv[2:] or variants[:1]:
+    if base not in variants:
+        sys.exit(f"report.py: no variant named {base!r} (variants: {', '.join(variants)})")
+    others = [name for name in variants if name != base]
+    if not others:
+        continue
     print(f"\nEach build against {base}, round by round (median, min–max over {rounds} round(s)):\n")
     print(f"| streams | build | answers/s ÷ {base}'s | CPU-s per 1000 answers ÷ {base}'s "
           f"| p99 TTFT − {base}'s (ms) |")
     print("|" + " --- |" * 5)
     for n in levels:
         b = runs(base, n)
-        for name in variants[1:]:
+        for name in others:
             v = runs(name, n)
             keys = [k for k in sorted(v) if k in b]
             print(f"| {n} | {name} "
-                  f"| {spread((v[k]['result']['answers_per_s'] / b[k]['result']['answers_per_s'] for k in keys), '.3f')} "
-                  f"| {spread((cpu_per_1000(v[k]) / cpu_per_1000(b[k]) for k in keys), '.3f')} "
+                  f"| {spread((div(v[k]['result']['answers_per_s'], b[k]['result']['answers_per_s']) for k in keys), '.3f')} "
+                  f"| {spread((div(cpu_per_1000(v[k]), cpu_per_1000(b[k])) for k in keys), '.3f')} "
                   f"| {spread((v[k]['result']['ttft_ms']['p99'] - b[k]['result']['ttft_ms']['p99'] for k in keys), '.1f')} |")
 
 print("\n| build | binary (bytes) | cold start to /health 200, median (min–max) ms "
