@@ -58,7 +58,7 @@ print(f"Machine: {m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['date'
       f"1-minute load average {min(loads):.1f} to {max(loads):.1f} during the runs.\n")
 print("| streams | build | floor answers/s | greenlight answers/s | ratio | errors (floor / greenlight) "
       "| TTFT p50 floor / greenlight (ms) | TTFT p99 floor / greenlight (ms) | p99 overhead (ms) "
-      "| relay overhead per token (ms) | greenlight CPU-s per 1000 answers | greenlight peak RSS (MiB) |")
+      "| relay overhead per token (ms) | greenlight CPU-s per 1000 answers | greenlight peak RSS, round 1 (MiB) |")
 print("|" + " --- |" * 12)
 for n in levels:
     floor = runs(None, n)
@@ -78,7 +78,8 @@ for n in levels:
               f"{med(t['result']['ttft_ms']['p99'] for _, t in pairs):.1f} "
               f"| {spread((t['result']['ttft_ms']['p99'] - d['result']['ttft_ms']['p99'] for d, t in pairs), '.1f')} "
               f"| {med(per_token):.2f} | {spread((cpu_per_1000(t) for _, t in pairs), '.2f')} "
-              f"| {max(t['vmhwm_kib'] for _, t in pairs) / 1024:.1f} |")
+              # VmHWM only grows: round 1 says what this level needed after the lower ones.
+              f"| {pairs[0][1]['vmhwm_kib'] / 1024:.1f} |")
 
 # Baselines: the first variant, or the names given after the JSON file (BASELINES in relay.sh).
 for base in sys.argv[2:] or variants[:1]:
@@ -102,11 +103,13 @@ for base in sys.argv[2:] or variants[:1]:
                   f"| {spread((v[k]['result']['ttft_ms']['p99'] - b[k]['result']['ttft_ms']['p99'] for k in keys), '.1f')} |")
 
 print("\n| build | binary (bytes) | cold start to /health 200, median (min–max) ms "
-      "| idle RSS median (MiB) | of which anonymous / file-backed (MiB) | threads |")
-print("|" + " --- |" * 6)
+      "| idle RSS median (MiB) | of which anonymous / file-backed (MiB) | threads "
+      "| peak RSS over the whole run (MiB) |")
+print("|" + " --- |" * 7)
 for v in data["variants"]:
     s = data["start"][v["name"]]
     c = s["cold_start_ms"]
     print(f"| {v['name']} | {v['size_bytes']:,} | {c['median']:.1f} ({c['min']:.1f}–{c['max']:.1f}) "
           f"| {s['idle_rss_kib']['median'] / 1024:.1f} "
-          f"| {s['idle_rss_anon_kib'] / 1024:.1f} / {s['idle_rss_file_kib'] / 1024:.1f} | {s['threads']:.0f} |")
+          f"| {s['idle_rss_anon_kib'] / 1024:.1f} / {s['idle_rss_file_kib'] / 1024:.1f} | {s['threads']:.0f} "
+          f"| {max(r['vmhwm_kib'] for r in data['runs'] if r['who'] == v['name']) / 1024:.1f} |")
