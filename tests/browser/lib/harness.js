@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { after, before } from "node:test";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const TARGET = process.env.CARGO_TARGET_DIR || path.join(ROOT, "target");
@@ -193,4 +194,24 @@ export async function eventually(check, { ms = 10_000, every = 100, what = "cond
     await new Promise((r) => setTimeout(r, every));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/**
+ * The usual suite: fake-llm, greenlight in front of it (`env` added) and a browser, started before
+ * the suite's tests and stopped after them. Call it inside `describe`; the returned object's
+ * `fake`, `server` and `browser` are set once `before` has run.
+ */
+export function useChatStack({ fakeArgs = [], env = {} } = {}) {
+  const stack = { fake: null, server: null, browser: null };
+  before(async () => {
+    stack.fake = await startFakeLlm({ args: fakeArgs });
+    stack.server = await startGreenlight({ fake: stack.fake, env });
+    stack.browser = await launchBrowser();
+  });
+  after(async () => {
+    await stack.browser?.close();
+    await stopProcess(stack.server);
+    await stopProcess(stack.fake);
+  });
+  return stack;
 }

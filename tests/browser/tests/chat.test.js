@@ -1,32 +1,18 @@
 // The chat page against the real greenlight binary (openai provider) and the fake LLM upstream.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { eventually, launchBrowser, outputPath, startFakeLlm, startGreenlight, stopProcess } from "../lib/harness.js";
+import { eventually, outputPath, useChatStack } from "../lib/harness.js";
 import { assistants, lastAnswerSettled, newConversation, openChat, send, users } from "../lib/page.js";
 
 describe("chat page on the openai provider", () => {
-  let fake;
-  let server;
-  let browser;
-
-  before(async () => {
-    fake = await startFakeLlm();
-    // No server-side retries: each upstream failure the fake injects reaches the page.
-    server = await startGreenlight({ fake, env: { UPSTREAM_MAX_RETRIES: "0", RATE_LIMIT_PER_MINUTE: "0" } });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stopProcess(server);
-    await stopProcess(fake);
-  });
+  // No server-side retries: each upstream failure the fake injects reaches the page.
+  const stack = useChatStack({ env: { UPSTREAM_MAX_RETRIES: "0", RATE_LIMIT_PER_MINUTE: "0" } });
 
   test("every response carries the security headers; assets are cached by ETag", async () => {
     for (const route of ["/", "/assets/app.js", "/assets/style.css", "/health", "/version", "/no-such-page"]) {
-      const response = await fetch(server.url + route);
+      const response = await fetch(stack.server.url + route);
       const csp = response.headers.get("content-security-policy");
       assert.ok(csp, `CSP on ${route}`);
       assert.match(csp, /script-src 'self'(;|$)/);
@@ -36,19 +22,19 @@ describe("chat page on the openai provider", () => {
       assert.equal(response.headers.get("referrer-policy"), "no-referrer", route);
       assert.equal(response.headers.get("x-frame-options"), "DENY", route);
     }
-    const first = await fetch(`${server.url}/assets/app.js`);
+    const first = await fetch(`${stack.server.url}/assets/app.js`);
     assert.equal(first.status, 200);
     assert.match(first.headers.get("content-type"), /javascript/);
     const etag = first.headers.get("etag");
     assert.ok(etag);
-    const again = await fetch(`${server.url}/assets/app.js`, { headers: { "If-None-Match": etag } });
+    const again = await fetch(`${stack.server.url}/assets/app.js`, { headers: { "If-None-Match": etag } });
     assert.equal(again.status, 304);
-    assert.equal((await fetch(`${server.url}/assets/nope.js`)).status, 404);
+    assert.equal((await fetch(`${stack.server.url}/assets/nope.js`)).status, 404);
   });
 
   test("a streamed answer renders as markdown with a working copy button", async () => {
-    await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-    const page = await openChat(browser.context, server.url);
+    await stack.browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.server.url });
+    const page = await openChat(stack.browser.context, stack.server.url);
     await send(page, "[[markdown]] How do deploys work?");
     const answer = assistants(page).last();
     // While streaming, the raw text shows up before the answer is complete.
@@ -82,7 +68,7 @@ describe("chat page on the openai provider", () => {
   });
 
   test("table columns keep their markdown alignment (classes, not inline styles)", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
     const box = page.getByRole("textbox", { name: "Message" });
     await box.fill("[[echo]]\n| item | qty | price |\n|:--|:-:|--:|\n| tea | 2 | 3.50 |\n| cake | 1 | 12.00 |\n");
@@ -105,7 +91,7 @@ describe("chat page on the openai provider", () => {
   });
 
   test("Enter sends, Shift+Enter makes a new line", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
     const box = page.getByRole("textbox", { name: "Message" });
     await box.fill("first line");
@@ -120,9 +106,9 @@ describe("chat page on the openai provider", () => {
   });
 
   test("Stop cancels the generation on the server, not just the display", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
-    const before = await fake.stats();
+    const before = await stack.fake.stats();
     await send(page, "[[long]] tell me everything");
     await page.waitForFunction(() => {
       const a = [...document.querySelectorAll("article.message.assistant .content")].pop();
@@ -133,7 +119,7 @@ describe("chat page on the openai provider", () => {
     await assistants(page).last().getByText("Stopped.").waitFor();
     const stats = await eventually(
       async () => {
-        const now = await fake.stats();
+        const now = await stack.fake.stats();
         return now.cancelled > before.cancelled && now.active === 0 ? now : null;
       },
       { what: "fake-llm to see the request cancelled" },
@@ -147,9 +133,9 @@ describe("chat page on the openai provider", () => {
   });
 
   test("a hostile answer renders inert", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
-    const pagesBefore = browser.context.pages().length;
+    const pagesBefore = stack.browser.context.pages().length;
     const violations = [];
     await page.exposeFunction("reportViolation", (v) => violations.push(v));
     await page.evaluate(() =>
@@ -184,7 +170,7 @@ describe("chat page on the openai provider", () => {
       };
     });
     // No link opened a window either.
-    found.pages = browser.context.pages().length - pagesBefore;
+    found.pages = stack.browser.context.pages().length - pagesBefore;
     assert.deepEqual(found, { xss: null, pwned: null, dangerousTags: [], handlers: [], badUrls: [], inlineStyles: 0, pages: 0 });
     assert.deepEqual(page.incidents.dialogs, []);
     assert.deepEqual(page.incidents.pageErrors, []);
@@ -193,7 +179,7 @@ describe("chat page on the openai provider", () => {
   });
 
   test("the conversation survives a reload; regenerate replaces the last answer", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
     await send(page, "[[echo]] remember me please");
     assert.equal(await lastAnswerSettled(page), "done");
@@ -208,18 +194,18 @@ describe("chat page on the openai provider", () => {
     assert.equal(await assistants(page).first().locator(".content").innerText(), "remember me please");
     assert.equal(await assistants(page).last().locator(".content").innerText(), answerBefore);
 
-    const requests = (await fake.stats()).requests;
+    const requests = (await stack.fake.stats()).requests;
     await assistants(page).last().getByRole("button", { name: "Regenerate this answer" }).click();
     assert.equal(await lastAnswerSettled(page), "done");
     assert.equal(await assistants(page).count(), 2, "regenerate replaces, it does not append");
-    assert.equal((await fake.stats()).requests, requests + 1);
+    assert.equal((await stack.fake.stats()).requests, requests + 1);
     // Only the last answer can be regenerated.
     assert.equal(await page.getByRole("button", { name: "Regenerate this answer" }).count(), 1);
     await page.close();
   });
 
   test("edit and resend drops the later turns and answers the new text", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
     await send(page, "[[echo]] one");
     await lastAnswerSettled(page);
@@ -236,13 +222,13 @@ describe("chat page on the openai provider", () => {
   });
 
   test("upstream errors show inline with a Retry that works, and the typed text is kept", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
     for (const [status, title] of [
       [500, "The model failed"],
       [429, "The model is rate limiting us"],
     ]) {
-      await fake.failNext(1, status);
+      await stack.fake.failNext(1, status);
       await send(page, `[[echo]] question that meets a ${status}`);
       assert.equal(await lastAnswerSettled(page), "error");
       const alert = assistants(page).last().getByRole("alert");
@@ -261,7 +247,7 @@ describe("chat page on the openai provider", () => {
   });
 
   test("clear, new, switch and delete conversations", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await newConversation(page);
     await send(page, "[[echo]] alpha conversation");
     await lastAnswerSettled(page);
@@ -286,7 +272,7 @@ describe("chat page on the openai provider", () => {
   });
 
   test("footer shows version and image; phone width has no sideways scroll; every button has a name", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await page.locator("#version").filter({ hasText: "image greenlight:browser-test" }).waitFor();
     const footer = await page.locator("#version").innerText();
     assert.match(footer, /Greenlight \d+\.\d+\.\d+/);
@@ -318,25 +304,11 @@ describe("chat page on the openai provider", () => {
 });
 
 describe("rate limiting", () => {
-  let fake;
-  let server;
-  let browser;
-
-  before(async () => {
-    fake = await startFakeLlm();
-    // One request of burst, one more per second.
-    server = await startGreenlight({ fake, env: { RATE_LIMIT_PER_MINUTE: "60", RATE_LIMIT_BURST: "1" } });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stopProcess(server);
-    await stopProcess(fake);
-  });
+  // One request of burst, one more per second.
+  const stack = useChatStack({ env: { RATE_LIMIT_PER_MINUTE: "60", RATE_LIMIT_BURST: "1" } });
 
   test("a rate-limited message shows the error inline and Retry sends it again", async () => {
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     await send(page, "[[echo]] first");
     assert.equal(await lastAnswerSettled(page), "done");
     await send(page, "[[echo]] second, too soon");

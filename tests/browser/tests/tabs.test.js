@@ -3,9 +3,9 @@
 // a full storage.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { eventually, launchBrowser, startFakeLlm, startGreenlight, stopProcess } from "../lib/harness.js";
+import { eventually, useChatStack } from "../lib/harness.js";
 import { assistants, lastAnswerSettled, newConversation, openChat, send, users } from "../lib/page.js";
 
 const LEGACY_KEY = "greenlight.conversations.v1";
@@ -41,25 +41,14 @@ async function clearStorage(context, url) {
 }
 
 describe("two tabs of the chat page", () => {
-  let fake;
-  let server;
-  let browser;
-
-  before(async () => {
-    // A [[slow]] answer waits 4 s before its first token: long enough for the other tab's turn, even on a busy CI machine.
-    fake = await startFakeLlm({ args: ["--slow-ms", "4000"] });
-    server = await startGreenlight({ fake, env: { UPSTREAM_MAX_RETRIES: "0", RATE_LIMIT_PER_MINUTE: "0" } });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stopProcess(server);
-    await stopProcess(fake);
+  // A [[slow]] answer waits 4 s before its first token: long enough for the other tab's turn, even on a busy CI machine.
+  const stack = useChatStack({
+    fakeArgs: ["--slow-ms", "4000"],
+    env: { UPSTREAM_MAX_RETRIES: "0", RATE_LIMIT_PER_MINUTE: "0" },
   });
 
   test("conversations saved in the old format move to the new one and keep their history", async () => {
-    const seeder = await clearStorage(browser.context, server.url);
+    const seeder = await clearStorage(stack.browser.context, stack.server.url);
     const now = Date.now();
     await seeder.evaluate(
       ([key, now]) => {
@@ -95,7 +84,7 @@ describe("two tabs of the chat page", () => {
     );
     await seeder.close();
 
-    const page = await openChat(browser.context, server.url);
+    const page = await openChat(stack.browser.context, stack.server.url);
     assert.deepEqual(await titles(page), ["old question one", "old question two"]);
     // The conversation that was open, with its draft; an answer cut by the reload reads Stopped.
     assert.deepEqual(await users(page).locator(".content").allInnerTexts(), ["old question two"]);
@@ -118,9 +107,9 @@ describe("two tabs of the chat page", () => {
   });
 
   test("a tab finishing a slow answer keeps the conversation another tab started meanwhile", async () => {
-    await (await clearStorage(browser.context, server.url)).close();
-    const a = await openChat(browser.context, server.url);
-    const b = await openChat(browser.context, server.url);
+    await (await clearStorage(stack.browser.context, stack.server.url)).close();
+    const a = await openChat(stack.browser.context, stack.server.url);
+    const b = await openChat(stack.browser.context, stack.server.url);
 
     await send(a, "[[slow]] question from tab A");
     await answerStreaming(a);
@@ -154,12 +143,12 @@ describe("two tabs of the chat page", () => {
   });
 
   test("turns sent in the same conversation from two tabs at once are all kept", async () => {
-    await (await clearStorage(browser.context, server.url)).close();
-    const a = await openChat(browser.context, server.url);
+    await (await clearStorage(stack.browser.context, stack.server.url)).close();
+    const a = await openChat(stack.browser.context, stack.server.url);
     await send(a, "[[slow]] first turn from tab A");
     await answerStreaming(a);
     // A new tab opens on the conversation used last: the one tab A is answering in.
-    const b = await openChat(browser.context, server.url);
+    const b = await openChat(stack.browser.context, stack.server.url);
     await eventually(async () => (await users(b).count()) === 1, { what: "tab B shows tab A's conversation" });
     await send(b, "[[echo]] second turn from tab B");
     assert.equal(await lastAnswerSettled(b), "done");
@@ -183,8 +172,8 @@ describe("two tabs of the chat page", () => {
   });
 
   test("a deletion in one tab stays deleted after the other tab, busy answering, saves", async () => {
-    await (await clearStorage(browser.context, server.url)).close();
-    const a = await openChat(browser.context, server.url);
+    await (await clearStorage(stack.browser.context, stack.server.url)).close();
+    const a = await openChat(stack.browser.context, stack.server.url);
     await send(a, "[[echo]] kept conversation");
     await lastAnswerSettled(a);
     await newConversation(a);
@@ -193,7 +182,7 @@ describe("two tabs of the chat page", () => {
     await newConversation(a);
     await send(a, "[[slow]] doomed while answering");
     await answerStreaming(a);
-    const b = await openChat(browser.context, server.url);
+    const b = await openChat(stack.browser.context, stack.server.url);
     const listB = b.getByRole("navigation", { name: "Conversations" });
     await eventually(async () => (await titles(b)).length === 3, { what: "tab B lists tab A's conversations" });
 
@@ -219,8 +208,8 @@ describe("two tabs of the chat page", () => {
   });
 
   test("a full storage keeps the conversation on screen, says so, and saves it once there is room", async () => {
-    await (await clearStorage(browser.context, server.url)).close();
-    const page = await openChat(browser.context, server.url);
+    await (await clearStorage(stack.browser.context, stack.server.url)).close();
+    const page = await openChat(stack.browser.context, stack.server.url);
     // Fill the origin's storage to the last few characters.
     const filled = await page.evaluate(() => {
       let count = 0;
@@ -260,7 +249,7 @@ describe("two tabs of the chat page", () => {
   });
 
   test("a browser that refuses storage altogether still chats, and says nothing is kept", async () => {
-    const page = await browser.context.newPage();
+    const page = await stack.browser.context.newPage();
     // What Chromium does when site data is blocked: reading window.localStorage throws.
     await page.addInitScript(() => {
       Object.defineProperty(window, "localStorage", {
@@ -271,7 +260,7 @@ describe("two tabs of the chat page", () => {
     });
     const errors = [];
     page.on("pageerror", (err) => errors.push(err.message));
-    await page.goto(server.url);
+    await page.goto(stack.server.url);
     await page.getByRole("alert").filter({ hasText: "does not let the page keep data" }).waitFor();
     await send(page, "[[echo]] kept in this tab only");
     assert.equal(await lastAnswerSettled(page), "done");
