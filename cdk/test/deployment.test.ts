@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CONTRACT } from '../lib';
-import { CONFIGURED, egressRules, only, resources, statements, synth } from './helpers';
+import { CONFIGURED, egressRules, groupIdOf, logicalId, only, resources, statements, synth } from './helpers';
 
 describe('GreenlightDeployment', () => {
   const { stack, template } = synth(CONFIGURED);
-  const id = (c: { node: { defaultChild?: unknown } }) =>
-    stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+  const id = (c: Parameters<typeof logicalId>[1]) => logicalId(stack, c);
   const dgId = id(stack.deployment.deploymentGroup);
   const hookRoleId = id(stack.deployment.hookRole);
   const codeDeployRoleId = id(stack.deployment.codeDeployRole);
@@ -43,7 +42,7 @@ describe('GreenlightDeployment', () => {
       Runtime: 'provided.al2023',
       Handler: 'bootstrap',
       Architectures: ['x86_64'],
-      VpcConfig: Match.objectLike({ SecurityGroupIds: [{ 'Fn::GetAtt': [id(stack.deployment.hookSecurityGroup), 'GroupId'] }] }),
+      VpcConfig: Match.objectLike({ SecurityGroupIds: [groupIdOf(stack, stack.deployment.hookSecurityGroup)] }),
       Environment: {
         Variables: {
           TEST_LISTENER_URL: { 'Fn::Join': ['', ['http://', Match.anyValue(), `:${CONTRACT.testListenerPort}`]] },
@@ -56,8 +55,8 @@ describe('GreenlightDeployment', () => {
   });
 
   it('sends the hook to the test listener inside the VPC, and to AWS APIs only on 443', () => {
-    const hookSg = { 'Fn::GetAtt': [id(stack.deployment.hookSecurityGroup), 'GroupId'] };
-    const albSg = { 'Fn::GetAtt': [id(stack.service.loadBalancerSecurityGroup), 'GroupId'] };
+    const hookSg = groupIdOf(stack, stack.deployment.hookSecurityGroup);
+    const albSg = groupIdOf(stack, stack.service.loadBalancerSecurityGroup);
     const hookEgress = egressRules(template).filter((rule) => JSON.stringify(rule.GroupId) === JSON.stringify(hookSg));
     assert.deepEqual(
       hookEgress.map((rule) => [rule.FromPort, rule.DestinationSecurityGroupId ?? rule.CidrIp]).sort((a, b) => Number(a[0]) - Number(b[0])),
@@ -75,9 +74,7 @@ describe('GreenlightDeployment', () => {
       llmProvider: 'bedrock',
       llmModel: 'anthropic.claude-3-haiku-20240307-v1:0',
     });
-    const ref = (c: { node: { defaultChild?: unknown } }) => ({
-      'Fn::GetAtt': [endpoints.getLogicalId(c.node.defaultChild as Parameters<typeof endpoints.getLogicalId>[0]), 'GroupId'],
-    });
+    const ref = (c: Parameters<typeof groupIdOf>[1]) => groupIdOf(endpoints, c);
     const hookSg = JSON.stringify(ref(endpoints.deployment.hookSecurityGroup));
     const hookEgress = egressRules(t).filter((rule) => JSON.stringify(rule.GroupId) === hookSg);
     assert.deepEqual(

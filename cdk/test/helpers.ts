@@ -1,4 +1,4 @@
-import { App } from 'aws-cdk-lib';
+import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { GreenlightStack, settingsFromContext } from '../lib';
 
@@ -16,6 +16,18 @@ export function synth(context: Context = {}): { app: App; stack: GreenlightStack
   });
   const stack = new GreenlightStack(app, 'Greenlight', { settings: settingsFromContext(app) });
   return { app, stack, template: Template.fromStack(stack) };
+}
+
+type HasDefaultChild = { node: { defaultChild?: unknown } };
+
+/** The logical id of a construct's CloudFormation resource in `stack`. */
+export function logicalId(stack: Stack, construct: HasDefaultChild): string {
+  return stack.getLogicalId(construct.node.defaultChild as Parameters<Stack['getLogicalId']>[0]);
+}
+
+/** How the template refers to a security group's id. */
+export function groupIdOf(stack: Stack, securityGroup: HasDefaultChild): { 'Fn::GetAtt': [string, 'GroupId'] } {
+  return { 'Fn::GetAtt': [logicalId(stack, securityGroup), 'GroupId'] };
 }
 
 export const CONFIGURED: Context = {

@@ -2,15 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CONTRACT } from '../lib';
-import { CONFIGURED, ingressRules, only, resources, synth } from './helpers';
+import { CONFIGURED, groupIdOf, ingressRules, logicalId as logicalIdIn, only, resources, synth } from './helpers';
 
 describe('GreenlightService', () => {
   const { stack, template } = synth(CONFIGURED);
-  const logicalId = (c: { node: { defaultChild?: unknown } }) =>
-    stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+  const logicalId = (c: Parameters<typeof logicalIdIn>[1]) => logicalIdIn(stack, c);
   const blue = logicalId(stack.service.blueTargetGroup);
   const green = logicalId(stack.service.greenTargetGroup);
-  const albSg = JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.service.loadBalancerSecurityGroup), 'GroupId'] });
+  const albSg = JSON.stringify(groupIdOf(stack, stack.service.loadBalancerSecurityGroup));
   const onAlb = (rule: Record<string, unknown>) => JSON.stringify(rule.GroupId) === albSg;
 
   it('puts the production listener on 80 (forwarding to blue) and the test listener on 8080 (to green)', () => {
@@ -93,7 +92,7 @@ describe('GreenlightService', () => {
   });
 
   it('keeps the test listener off the internet: only the hook\'s security group may reach 8080', () => {
-    const hookSg = { 'Fn::GetAtt': [logicalId(stack.deployment.hookSecurityGroup), 'GroupId'] };
+    const hookSg = groupIdOf(stack, stack.deployment.hookSecurityGroup);
     const onTestPort = ingressRules(template).filter((rule) => rule.FromPort === 8080 && onAlb(rule));
     assert.deepEqual(
       onTestPort.map((rule) => [rule.SourceSecurityGroupId, rule.CidrIp, rule.CidrIpv6]),

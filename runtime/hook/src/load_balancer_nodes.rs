@@ -22,7 +22,7 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use aws_smithy_xml::decode::{Document, ScopedDecoder, try_data};
 use backon::{ExponentialBuilder, Retryable};
-use greenlight_smoke::{describe_error as describe, excerpt};
+use greenlight_smoke::{describe_error as describe, excerpt, tls_roots};
 use url::Url;
 
 /// The EC2 Query API version these requests speak.
@@ -88,13 +88,10 @@ impl LoadBalancerNodes {
             .ok()
             .or_else(|| config.endpoint_url().map(str::to_owned))
             .and_then(|raw| Url::parse(&raw).ok());
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(ATTEMPT_TIMEOUT)
-            .tls_certs_only(roots)
+            .tls_certs_only(tls_roots())
             .build()
             // Only a TLS backend failing to start makes this fail; the default client then
             // still answers with a clear error per request instead of a panic here.

@@ -17,18 +17,22 @@ pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// With `connect_to`, connections go to those addresses in turn (the next one when a connect
 /// fails), starting at a different one each round so every load balancer node gets checked.
 pub(crate) fn client(config: &SmokeConfig, round: u32) -> Result<Client, reqwest::Error> {
-    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
     let mut builder = Client::builder()
         .user_agent(concat!("greenlight-smoke/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(0)
         .connect_timeout(config.request_timeout)
-        .tls_certs_only(roots);
+        .tls_certs_only(tls_roots());
     if let (Some(host), false) = (config.base_url.host_str(), config.connect_to.is_empty()) {
         builder = builder.resolve_to_addrs(host, &rotated(&config.connect_to, round));
     }
     builder.build()
+}
+
+/// Mozilla's roots, bundled into the binary: the Lambda and scratch images have no CA store.
+pub fn tls_roots() -> impl Iterator<Item = reqwest::Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
 }
 
 /// The addresses as socket addresses (port 0: reqwest keeps the URL's port), rotated by round.

@@ -15,7 +15,7 @@ pub mod report;
 use tokio::time::{Instant, timeout};
 
 pub use config::{ConfigError, SmokeConfig, parse_base_url};
-pub use http::{describe as describe_error, excerpt};
+pub use http::{describe as describe_error, excerpt, tls_roots};
 pub use report::{Check, Report, ServerVersion};
 
 /// What a run has done so far; kept outside the run's future so a deadline cannot lose it.
