@@ -41,7 +41,7 @@ struct Progress {
 
 /// Runs one chat and judges it: a 200 event stream, a first `delta` within the TTFT budget,
 /// a non-empty answer, and a `done` event within the total budget. An `error` event fails it.
-pub(crate) async fn chat(client: &Client, config: &SmokeConfig, round: u32) -> Check {
+pub(crate) async fn check(client: &Client, config: &SmokeConfig, round: u32) -> Check {
     let start = Instant::now();
     let mut progress = Progress::default();
     let outcome = stream_chat(client, config, start, &mut progress).await;

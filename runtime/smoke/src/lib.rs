@@ -93,7 +93,7 @@ async fn run_rounds(config: &SmokeConfig, progress: &mut Progress) {
         progress.current = Some(format!("round {round} chat"));
         progress
             .checks
-            .push(chat::chat(&client, config, round).await);
+            .push(chat::check(&client, config, round).await);
         progress.current = None;
         if progress.checks.iter().any(|c| !c.passed) {
             return;
