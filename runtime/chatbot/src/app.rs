@@ -2,6 +2,7 @@
 //! routes (`/`, `/assets/`) come from [`crate::web`].
 
 use std::any::Any;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::api::{chat, health, openai_compat, version};
+use crate::api::{chat_route, health, openai_compat, rejections, version};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{rate_limit, web};
@@ -31,13 +32,22 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
-    let chats = Router::new()
-        .route("/api/chat", post(chat::chat))
-        .route("/v1/chat/completions", post(openai_compat::completions))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+    let mut chats = Router::new()
+        .route("/api/chat", post(chat_route::post_chat))
+        .route("/v1/chat/completions", post(openai_compat::completions));
+    if let Some(limiter) = &state.rate_limiter {
+        chats = chats.route_layer(middleware::from_fn_with_state(
+            Arc::clone(limiter),
             rate_limit::limit,
         ));
+    }
+    // The last layer runs first: identify the client, then log whatever the inner ones refuse.
+    let chats = chats
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rejections::log_rejections,
+        ))
+        .route_layer(middleware::from_fn(rate_limit::identify_client));
     let router = Router::new()
         .merge(web::routes())
         .route("/health", get(health::health))

@@ -3,9 +3,7 @@
 
 use std::process::ExitCode;
 
-use greenlight::cli::{Cli, Command};
-use greenlight::config::{Config, ConfigError};
-use greenlight::{healthcheck, server, telemetry};
+use greenlight::{Cli, Command, Config, ConfigError};
 
 /// mimalloc instead of musl's malloc in the static build the image ships: musl's allocator is slow
 /// for the many small, short-lived allocations of a streamed answer on several worker threads
@@ -31,10 +29,10 @@ fn serve(config: Config) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    telemetry::init(config.log_format);
+    greenlight::init_logging(config.log_format);
     let result = runtime(true)
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(server::run(config)));
+        .and_then(|rt| rt.block_on(greenlight::run(config)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -58,7 +56,7 @@ fn main() -> ExitCode {
         Some(Command::Healthcheck(args)) => {
             let result = runtime(false)
                 .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(healthcheck::check(&args)));
+                .and_then(|rt| rt.block_on(greenlight::healthcheck(&args)));
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -1,4 +1,5 @@
-//! Per-client rate limit on chat routes, keyed on the address the ALB forwards.
+//! Per-client rate limit, keyed on the address the ALB forwards. It knows nothing of chats: the
+//! router puts it in front of the chat routes.
 //!
 //! The ALB appends the peer it saw to `X-Forwarded-For`, so the RIGHTMOST entry is the real client;
 //! entries to its left come from the client and can be forged. Without the header (no ALB), the
@@ -14,19 +15,25 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::chat::{self, Route};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The client a request is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientKey(pub IpAddr);
 
 impl ClientKey {
+    fn of(req: &Request) -> Self {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| *addr);
+        Self::from_parts(req.headers(), peer)
+    }
+
     /// The rightmost parseable `X-Forwarded-For` entry, else the socket peer, else unspecified.
     pub fn from_parts(headers: &HeaderMap, peer: Option<SocketAddr>) -> Self {
         let forwarded = headers
@@ -77,6 +84,7 @@ impl ClientRateLimiter {
         self.limiter.shrink_to_fit();
     }
 
+    #[cfg(test)]
     pub fn tracked_clients(&self) -> usize {
         self.limiter.len()
     }
@@ -101,28 +109,30 @@ impl ClientRateLimiter {
     }
 }
 
-/// Middleware for chat routes: 429 with `Retry-After` and a JSON error when over the limit.
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let key = ClientKey::from_parts(req.headers(), peer);
-    let mut req = req;
+/// Middleware: puts the request's [`ClientKey`] in its extensions, for [`limit`], the handlers and
+/// the log.
+pub async fn identify_client(mut req: Request, next: Next) -> Response {
+    let key = ClientKey::of(&req);
     req.extensions_mut().insert(key);
-    if let Some(limiter) = &state.rate_limiter {
-        if let Err(wait) = limiter.check(key) {
-            let err = ApiError::rate_limited(wait, limiter.per_minute);
-            let route = if req.uri().path().starts_with("/v1/") {
-                Route::Completions
-            } else {
-                Route::Chat
-            };
-            chat::log_rejected(&state, route, Some(key), &err);
-            return err.into_response();
-        }
-    }
     next.run(req).await
+}
+
+/// Middleware: 429 with `Retry-After` and a JSON error when the client is over the limit.
+pub async fn limit(
+    State(limiter): State<Arc<ClientRateLimiter>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // Normally set by `identify_client`, which runs first.
+    let key = req
+        .extensions()
+        .get::<ClientKey>()
+        .copied()
+        .unwrap_or_else(|| ClientKey::of(&req));
+    match limiter.check(key) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => ApiError::rate_limited(wait, limiter.per_minute).reject(),
+    }
 }
 
 #[cfg(test)]

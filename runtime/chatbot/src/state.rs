@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::provider::Provider;
-use crate::rate_limit::ClientRateLimiter;
+use crate::rate_limit::{ClientKey, ClientRateLimiter};
 use crate::shutdown::Drain;
 use crate::validation::Limits;
 use crate::version_info::VersionInfo;
@@ -16,15 +16,15 @@ const EVICT_EVERY: Duration = Duration::from_secs(60);
 /// Cheap to clone: handlers get their own copy.
 #[derive(Clone)]
 pub struct AppState {
-    pub provider: Arc<dyn Provider>,
-    pub limits: Limits,
-    pub system_prompt: Arc<str>,
-    pub drain: Drain,
-    pub rate_limiter: Option<Arc<ClientRateLimiter>>,
-    pub version: VersionInfo,
-    pub keepalive: Duration,
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) limits: Limits,
+    pub(crate) system_prompt: Arc<str>,
+    pub(crate) drain: Drain,
+    pub(crate) rate_limiter: Option<Arc<ClientRateLimiter>>,
+    pub(crate) version: VersionInfo,
+    pub(crate) keepalive: Duration,
     /// Unix seconds at start (`created` of `/v1/models`).
-    pub started_unix: u64,
+    pub(crate) started_unix: u64,
 }
 
 impl AppState {
@@ -47,5 +47,17 @@ impl AppState {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         }
+    }
+
+    /// The drain every open stream registers with (tests start a drain through it).
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
+
+    /// The client's tag for log lines: a keyed hash of its address, `None` when rate limiting is
+    /// off (the tag comes from the limiter's key).
+    pub(crate) fn client_tag(&self, client: Option<ClientKey>) -> Option<String> {
+        let limiter = self.rate_limiter.as_ref()?;
+        client.map(|c| limiter.client_tag(c))
     }
 }

@@ -1,7 +1,7 @@
 //! Request limits: every check names the field (as a JSON path) and the limit it broke.
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::provider::{ChatRequest, Message, Role};
 
 /// The configured limits a chat request must stay within.
@@ -63,14 +63,14 @@ pub fn validate(
     if raw.messages.is_empty() {
         return Err(ApiError::invalid(
             "messages",
-            "empty_messages",
+            ErrorCode::EmptyMessages,
             "messages must contain at least one message",
         ));
     }
     if raw.messages.len() > limits.max_messages {
         return Err(ApiError::invalid(
             "messages",
-            "too_many_messages",
+            ErrorCode::TooManyMessages,
             format!(
                 "messages has {} messages; the limit is {} (MAX_MESSAGES)",
                 raw.messages.len(),
@@ -88,7 +88,7 @@ pub fn validate(
         let role = parse_role(&m.role).ok_or_else(|| {
             ApiError::invalid(
                 format!("messages[{i}].role"),
-                "invalid_role",
+                ErrorCode::InvalidRole,
                 format!(
                     "messages[{i}].role is {:?}; expected one of \"system\", \"user\", \"assistant\"",
                     truncate(&m.role, 40)
@@ -98,7 +98,7 @@ pub fn validate(
         if m.content.trim().is_empty() {
             return Err(ApiError::invalid(
                 format!("messages[{i}].content"),
-                "empty_content",
+                ErrorCode::EmptyContent,
                 format!("messages[{i}].content must not be empty"),
             ));
         }
@@ -106,7 +106,7 @@ pub fn validate(
         if chars > limits.max_message_chars {
             return Err(ApiError::invalid(
                 format!("messages[{i}].content"),
-                "message_too_long",
+                ErrorCode::MessageTooLong,
                 format!(
                     "messages[{i}].content has {chars} characters; the limit is {} (MAX_MESSAGE_CHARS)",
                     limits.max_message_chars
@@ -117,7 +117,7 @@ pub fn validate(
         if total > limits.max_total_chars {
             return Err(ApiError::invalid(
                 "messages",
-                "conversation_too_long",
+                ErrorCode::ConversationTooLong,
                 format!(
                     "messages have more than {} characters in total (MAX_TOTAL_CHARS)",
                     limits.max_total_chars
@@ -133,7 +133,7 @@ pub fn validate(
         let last = messages.len() - 2;
         return Err(ApiError::invalid(
             format!("messages[{last}].role"),
-            "last_message_not_user",
+            ErrorCode::LastMessageNotUser,
             "the last message must have role \"user\"",
         ));
     }
@@ -142,14 +142,14 @@ pub fn validate(
         Some(0) => {
             return Err(ApiError::invalid(
                 raw.max_tokens_field,
-                "invalid_max_tokens",
+                ErrorCode::InvalidMaxTokens,
                 format!("{} must be at least 1", raw.max_tokens_field),
             ));
         }
         Some(n) if n > u64::from(limits.max_output_tokens) => {
             return Err(ApiError::invalid(
                 raw.max_tokens_field,
-                "max_tokens_too_large",
+                ErrorCode::MaxTokensTooLarge,
                 format!(
                     "{} is {n}; the limit is {} (MAX_OUTPUT_TOKENS)",
                     raw.max_tokens_field, limits.max_output_tokens
@@ -165,7 +165,7 @@ pub fn validate(
         Some(t) => {
             return Err(ApiError::invalid(
                 "temperature",
-                "invalid_temperature",
+                ErrorCode::InvalidTemperature,
                 format!("temperature is {t}; it must be between 0 and 2"),
             ));
         }
@@ -232,33 +232,33 @@ mod tests {
     #[test]
     fn names_the_field_and_the_limit() {
         let e = err(chat(&[]));
-        assert_eq!(e.param.as_deref(), Some("messages"));
+        assert_eq!(e.param(), Some("messages"));
         let e = err(chat(&[
             ("user", "a"),
             ("user", "b"),
             ("user", "c"),
             ("user", "d"),
         ]));
-        assert!(e.message.contains("limit is 3"), "{}", e.message);
+        assert!(e.message().contains("limit is 3"), "{}", e.message());
         let e = err(chat(&[("tool", "a")]));
-        assert_eq!(e.param.as_deref(), Some("messages[0].role"));
+        assert_eq!(e.param(), Some("messages[0].role"));
         let e = err(chat(&[("user", "  ")]));
-        assert_eq!(e.param.as_deref(), Some("messages[0].content"));
+        assert_eq!(e.param(), Some("messages[0].content"));
         let e = err(chat(&[("user", "01234567890")]));
-        assert_eq!(e.code, "message_too_long");
-        assert!(e.message.contains("limit is 10"), "{}", e.message);
+        assert_eq!(e.code().as_str(), "message_too_long");
+        assert!(e.message().contains("limit is 10"), "{}", e.message());
         let e = err(chat(&[("user", "0123456789"), ("user", "0123456789")]));
-        assert_eq!(e.code, "conversation_too_long");
+        assert_eq!(e.code().as_str(), "conversation_too_long");
         let e = err(chat(&[("user", "a"), ("assistant", "b")]));
-        assert_eq!(e.param.as_deref(), Some("messages[1].role"));
+        assert_eq!(e.param(), Some("messages[1].role"));
         let mut raw = chat(&[("user", "a")]);
         raw.max_tokens = Some(101);
         let e = err(raw);
-        assert_eq!(e.param.as_deref(), Some("max_tokens"));
-        assert!(e.message.contains("limit is 100"), "{}", e.message);
+        assert_eq!(e.param(), Some("max_tokens"));
+        assert!(e.message().contains("limit is 100"), "{}", e.message());
         let mut raw = chat(&[("user", "a")]);
         raw.temperature = Some(3.0);
-        assert_eq!(err(raw).param.as_deref(), Some("temperature"));
+        assert_eq!(err(raw).param(), Some("temperature"));
     }
 
     #[test]

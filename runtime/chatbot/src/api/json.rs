@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// A request body parsed as JSON into `T`.
@@ -41,13 +41,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => match error_param(&path, &message) {
                 Some(param) if path != "." => ApiError::invalid(
                     param.clone(),
-                    "invalid_field",
+                    ErrorCode::InvalidField,
                     format!("{param}: {message}"),
                 ),
-                Some(param) => ApiError::invalid(param, "missing_field", message),
-                None => ApiError::bad_request("invalid_body", message),
+                Some(param) => ApiError::invalid(param, ErrorCode::MissingField, message),
+                None => ApiError::new(ErrorCode::InvalidBody, message),
             },
-            _ => ApiError::bad_request("invalid_json", format!("invalid JSON: {message}")),
+            _ => ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON: {message}")),
         }
     })
 }
@@ -68,8 +68,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(limit)
             } else {
-                ApiError::bad_request(
-                    "invalid_body",
+                ApiError::new(
+                    ErrorCode::InvalidBody,
                     format!("could not read the body: {rejection}"),
                 )
             }
@@ -105,12 +105,12 @@ mod tests {
     #[test]
     fn errors_name_the_field_and_position() {
         let e = parse_json::<T>(br#"{"a":[{"b":1}]}"#).expect_err("wrong type");
-        assert_eq!(e.param.as_deref(), Some("a[0].b"));
-        assert!(e.message.contains("column"), "{}", e.message);
+        assert_eq!(e.param(), Some("a[0].b"));
+        assert!(e.message().contains("column"), "{}", e.message());
         let e = parse_json::<T>(br#"{}"#).expect_err("missing");
-        assert_eq!(e.param.as_deref(), Some("a"));
+        assert_eq!(e.param(), Some("a"));
         let e = parse_json::<T>(br#"{"a":"#).expect_err("eof");
-        assert_eq!(e.code, "invalid_json");
-        assert!(e.message.contains("line 1"), "{}", e.message);
+        assert_eq!(e.code().as_str(), "invalid_json");
+        assert!(e.message().contains("line 1"), "{}", e.message());
     }
 }

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::json::JsonBody;
-use crate::chat::{self, ChatMeta, Route, Step};
-use crate::error::ApiError;
+use crate::engine::{self, ChatMeta, Route, Step};
+use crate::error::{ApiError, ErrorCode};
 use crate::rate_limit::ClientKey;
 use crate::state::AppState;
 use crate::validation::{RawChat, RawMessage, validate};
@@ -80,7 +80,7 @@ fn content_text(index: usize, content: Option<Content>) -> Result<String, ApiErr
                 if part.kind != "text" {
                     return Err(ApiError::invalid(
                         format!("messages[{index}].content[{j}].type"),
-                        "unsupported_content",
+                        ErrorCode::UnsupportedContent,
                         format!(
                             "messages[{index}].content[{j}].type {:?} is not supported; only \"text\" parts are",
                             part.kind.chars().take(40).collect::<String>()
@@ -98,7 +98,7 @@ fn to_raw(req: CompletionRequest) -> Result<(RawChat, bool, bool), ApiError> {
     if let Some(n) = req.n.filter(|&n| n != 1) {
         return Err(ApiError::invalid(
             "n",
-            "unsupported_n",
+            ErrorCode::UnsupportedN,
             format!("n is {n}; only n = 1 is supported"),
         ));
     }
@@ -140,6 +140,8 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// `POST /v1/chat/completions`. A refusal is marked [`ApiError::reject`]: the route's rejection
+/// layer logs it.
 pub async fn completions(
     State(state): State<AppState>,
     client: Option<Extension<ClientKey>>,
@@ -149,7 +151,13 @@ pub async fn completions(
     let started = body.and_then(|JsonBody(body)| {
         let (raw, stream, include_usage) = to_raw(body)?;
         let request = validate(raw, &state.limits, &state.system_prompt)?;
-        let (meta, steps) = chat::start(&state, Route::Completions, client, request)?;
+        let (meta, steps) = engine::start(
+            &state.provider,
+            &state.drain,
+            Route::Completions,
+            state.client_tag(client),
+            request,
+        )?;
         Ok((meta, steps, stream, include_usage))
     });
     match started {
@@ -161,10 +169,7 @@ pub async fn completions(
             )
             .into_response(),
         Ok((meta, steps, false, _)) => complete(meta, steps).await,
-        Err(err) => {
-            chat::log_rejected(&state, Route::Completions, client, &err);
-            err.into_response()
-        }
+        Err(err) => err.reject(),
     }
 }
 
@@ -196,7 +201,7 @@ async fn complete(meta: ChatMeta, steps: impl Stream<Item = Step> + Send + 'stat
                 }))
                 .into_response();
             }
-            Step::Error(err) => return ApiError::from(err).into_response(),
+            Step::Error(err) => return err.into_response(),
         }
     }
     ApiError::internal("the answer ended without a result").into_response()
@@ -224,8 +229,7 @@ fn chunks(
                     yield Ok(Event::default().data("[DONE]"));
                 }
                 Step::Error(err) => {
-                    let api = ApiError::from(err);
-                    yield Ok(Event::default().data(json!({ "error": api.object() }).to_string()));
+                    yield Ok(Event::default().data(json!({ "error": err.object() }).to_string()));
                 }
             }
         }
@@ -249,13 +253,6 @@ pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> Res
     if id == state.provider.model() {
         Json(model_object(&state)).into_response()
     } else {
-        let mut err = ApiError::not_found(&format!("/v1/models/{id}"));
-        err.message = format!(
-            "the model {id:?} does not exist; this server serves {:?}",
-            state.provider.model()
-        );
-        err.param = Some("model".to_owned());
-        err.code = "model_not_found";
-        err.into_response()
+        ApiError::model_not_found(&id, state.provider.model()).into_response()
     }
 }

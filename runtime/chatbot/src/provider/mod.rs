@@ -4,13 +4,13 @@
 //! stream must cancel the upstream work at once (no orphaned generation), so providers hold the
 //! upstream connection inside the stream itself.
 
-pub mod bedrock;
-pub mod offline;
-pub mod openai;
+mod bedrock;
+mod offline;
+mod openai;
 mod upstream;
 
 pub use bedrock::BedrockProvider;
-pub use openai::OpenAiProvider;
+pub use openai::{OpenAiChunkReader, OpenAiProvider};
 pub(crate) use upstream::tls_config;
 
 use std::time::Duration;
@@ -84,7 +84,8 @@ pub enum ProviderEvent {
     },
 }
 
-/// How a provider's answer failed. Each maps to one stream error code of the API contract.
+/// How a provider's answer failed. Each maps to one error code of the API contract (`ApiError`'s
+/// `From<&ProviderError>`).
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("the model did not answer within {0:?}")]
@@ -101,24 +102,6 @@ pub enum ProviderError {
     Malformed(String),
     #[error("the provider is misconfigured: {0}")]
     Misconfigured(String),
-}
-
-impl ProviderError {
-    /// The `code` of the stream's `error` event.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Timeout(_) => "upstream_timeout",
-            Self::Unavailable(_) => "upstream_unavailable",
-            Self::RateLimited { .. } => "rate_limited_upstream",
-            Self::Upstream { .. } | Self::Malformed(_) | Self::Misconfigured(_) => "upstream_error",
-            Self::Interrupted(_) => "stream_interrupted",
-        }
-    }
-
-    /// Whether the same request may succeed if the user retries.
-    pub fn retryable(&self) -> bool {
-        !matches!(self, Self::Misconfigured(_))
-    }
 }
 
 /// Whether a provider can take traffic; reasons feed `GET /ready`.
@@ -174,4 +157,4 @@ pub struct BedrockSettings {
     pub max_retries: u32,
 }
 
-pub mod factory;
+pub(crate) mod factory;

@@ -95,13 +95,15 @@ impl OfflineProvider {
         Arc::new(Self { settings, load })
     }
 
-    /// A provider over an already loaded knowledge base (tests and benchmarks).
+    /// A provider over an already loaded knowledge base.
+    #[cfg(test)]
     pub fn with_knowledge_base(settings: OfflineSettings, kb: Arc<KnowledgeBase>) -> Arc<Self> {
         let (load, _) = watch::channel(Load::Loaded(kb));
         Arc::new(Self { settings, load })
     }
 
     /// The knowledge base once loaded.
+    #[cfg(test)]
     pub fn knowledge_base(&self) -> Option<Arc<KnowledgeBase>> {
         match &*self.load.borrow() {
             Load::Loaded(kb) => Some(Arc::clone(kb)),
@@ -110,6 +112,7 @@ impl OfflineProvider {
     }
 
     /// Waits until loading has finished, well or not, and returns the resulting readiness.
+    #[cfg(test)]
     pub async fn loaded(&self) -> Readiness {
         let mut load = self.load.subscribe();
         // The sender lives in `self`, so waiting cannot fail while `self` is borrowed.

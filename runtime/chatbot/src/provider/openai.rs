@@ -20,6 +20,7 @@ use super::upstream::{
 use super::{
     ChatRequest, OpenAiSettings, Provider, ProviderError, ProviderEvent, ProviderStream, Readiness,
 };
+pub use wire::Reader as OpenAiChunkReader;
 use wire::{Reader, RequestBody, StreamOptions, error_message};
 
 /// Talks to an OpenAI-compatible `/chat/completions` endpoint.

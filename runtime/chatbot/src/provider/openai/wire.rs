@@ -96,14 +96,14 @@ fn finish_reason(reason: &str) -> Option<FinishReason> {
 
 /// Turns the `data:` payloads of one answer into provider events.
 #[derive(Debug)]
-pub(super) struct Reader {
+pub struct Reader {
     usage: UsageTally,
     finish: Option<FinishReason>,
     done: bool,
 }
 
 impl Reader {
-    pub(super) fn new(prompt_estimate: u32) -> Self {
+    pub fn new(prompt_estimate: u32) -> Self {
         Self {
             usage: UsageTally::new(prompt_estimate),
             finish: None,
@@ -122,7 +122,7 @@ impl Reader {
     }
 
     /// One `data:` payload; returns the text it adds (possibly empty).
-    pub(super) fn on_data(&mut self, data: &str) -> Result<Option<String>, ProviderError> {
+    pub fn on_data(&mut self, data: &str) -> Result<Option<String>, ProviderError> {
         let data = data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -156,7 +156,7 @@ impl Reader {
     }
 
     /// The final event, once the stream ended (with `[DONE]` or after a finish reason).
-    pub(super) fn done_event(&self) -> ProviderEvent {
+    pub fn done_event(&self) -> ProviderEvent {
         self.usage.done_event(self.finish)
     }
 }

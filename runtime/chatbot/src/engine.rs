@@ -1,20 +1,21 @@
-//! One chat, independent of the API it came through: runs the provider stream, watches the drain
-//! deadline, measures timings and writes the chat's log line.
+//! The chat engine: one chat, independent of the API it came through (the HTTP routes are in
+//! `api`). It runs the provider stream, watches the drain deadline, measures timings and writes the
+//! chat's log line.
 //!
 //! The returned stream owns the provider stream. When the client goes away, the HTTP layer drops
 //! the response body, which drops this stream and with it the upstream request (no orphaned
 //! generation); the log line then says `cancelled`.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use futures_util::{Stream, StreamExt};
 
-use crate::error::ApiError;
-use crate::provider::{ChatRequest, FinishReason, ProviderError, ProviderEvent, Source, Usage};
-use crate::rate_limit::ClientKey;
-use crate::state::AppState;
+use crate::error::{ApiError, ErrorCode};
+use crate::provider::{ChatRequest, FinishReason, Provider, ProviderEvent, Source, Usage};
+use crate::shutdown::Drain;
 
 /// Which API a chat came through (the `route` of its log line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,77 +40,6 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
-/// Why an answer ended badly; `code` is one of the contract's stream error codes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamError {
-    pub code: &'static str,
-    pub message: String,
-    pub retryable: bool,
-    /// The status a non-streaming response reports for it.
-    pub status: StatusCode,
-    pub retry_after: Option<Duration>,
-}
-
-impl StreamError {
-    fn from_provider(err: &ProviderError) -> Self {
-        let api = ApiError::from_provider(err);
-        Self {
-            code: err.code(),
-            message: err.to_string(),
-            retryable: err.retryable(),
-            status: api.status,
-            retry_after: api.retry_after,
-        }
-    }
-
-    fn draining() -> Self {
-        Self {
-            code: "draining",
-            message:
-                "the server is shutting down; the answer was cut at the end of the drain window"
-                    .to_owned(),
-            retryable: true,
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            retry_after: None,
-        }
-    }
-
-    fn ended_early() -> Self {
-        Self {
-            code: "stream_interrupted",
-            message: "the model's answer ended before it was complete".to_owned(),
-            retryable: true,
-            status: StatusCode::BAD_GATEWAY,
-            retry_after: None,
-        }
-    }
-}
-
-impl StreamError {
-    fn internal(message: &str) -> Self {
-        Self {
-            code: "internal",
-            message: message.to_owned(),
-            retryable: true,
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            retry_after: None,
-        }
-    }
-}
-
-impl From<StreamError> for ApiError {
-    fn from(e: StreamError) -> Self {
-        let mut api = ApiError::internal(e.message);
-        api.status = e.status;
-        api.code = e.code;
-        api.retry_after = e.retry_after;
-        if e.status == StatusCode::TOO_MANY_REQUESTS {
-            api.kind = "rate_limit_error";
-        }
-        api
-    }
-}
-
 /// One step of an answer, in order: `Sources?`, `Delta*`, then `Done` or `Error`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -120,7 +50,8 @@ pub enum Step {
         usage: Usage,
         timings: Timings,
     },
-    Error(StreamError),
+    /// Why the answer ended badly (its code is one of the contract's stream error codes).
+    Error(ApiError),
 }
 
 /// What a chat is: its id and who answers.
@@ -147,7 +78,7 @@ impl ChatLog {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn write(&mut self, outcome: &str, code: Option<&str>, usage: Usage) {
+    fn write(&mut self, outcome: &str, code: Option<ErrorCode>, usage: Usage) {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
@@ -159,7 +90,7 @@ impl ChatLog {
             client = self.client.as_deref(),
             status = 200u16,
             outcome,
-            error_code = code,
+            error_code = code.map(ErrorCode::as_str),
             ttft_ms = self.ttft.map(Self::ms),
             total_ms = Self::ms(self.started.elapsed()),
             prompt_tokens = usage.prompt_tokens,
@@ -175,50 +106,70 @@ impl Drop for ChatLog {
     }
 }
 
-/// Logs a chat refused before it started (validation, rate limit, draining).
-pub fn log_rejected(state: &AppState, route: Route, client: Option<ClientKey>, err: &ApiError) {
+/// Logs a chat refused before it started (validation, rate limit, draining): the same line as a
+/// chat's, with the outcome `rejected`.
+pub fn log_rejected(
+    route: &str,
+    provider: &dyn Provider,
+    client: Option<&str>,
+    status: StatusCode,
+    code: ErrorCode,
+) {
     tracing::info!(
         target: "greenlight::chat",
-        route = route.as_str(),
-        provider = state.provider.name(),
-        model = state.provider.model(),
-        client = client_tag(state, client).as_deref(),
-        status = err.status.as_u16(),
+        route,
+        provider = provider.name(),
+        model = provider.model(),
+        client,
+        status = status.as_u16(),
         outcome = "rejected",
-        error_code = err.code,
+        error_code = code.as_str(),
         "chat"
     );
 }
 
-fn client_tag(state: &AppState, client: Option<ClientKey>) -> Option<String> {
-    let limiter = state.rate_limiter.as_ref()?;
-    client.map(|c| limiter.client_tag(c))
+/// The last step of an answer cut at the end of the drain window.
+fn drained() -> ApiError {
+    ApiError::new(
+        ErrorCode::Draining,
+        "the server is shutting down; the answer was cut at the end of the drain window",
+    )
 }
 
-/// Starts a chat: refused with 503 while draining, else its metadata and its answer stream.
+/// The last step of an answer whose stream ended without saying it was done.
+fn ended_early() -> ApiError {
+    ApiError::new(
+        ErrorCode::StreamInterrupted,
+        "the model's answer ended before it was complete",
+    )
+}
+
+/// Starts a chat through `route` for `client` (its log tag): refused with 503 while draining, else
+/// its metadata and its answer stream.
 pub fn start(
-    state: &AppState,
+    provider: &Arc<dyn Provider>,
+    drain: &Drain,
     route: Route,
-    client: Option<ClientKey>,
+    client: Option<String>,
     request: ChatRequest,
 ) -> Result<(ChatMeta, impl Stream<Item = Step> + Send + 'static), ApiError> {
-    let token = state.drain.stream_token().ok_or_else(ApiError::draining)?;
+    let token = drain.stream_token().ok_or_else(ApiError::draining)?;
     let meta = ChatMeta {
         id: format!("chat-{}", uuid::Uuid::new_v4().simple()),
-        provider: state.provider.name(),
-        model: state.provider.model().to_owned(),
+        provider: provider.name(),
+        model: provider.model().to_owned(),
     };
     let mut log = ChatLog {
         route,
         provider: meta.provider,
         model: meta.model.clone(),
-        client: client_tag(state, client),
+        client,
         started: Instant::now(),
         ttft: None,
         written: false,
     };
-    let provider = state.provider.clone();
-    let deadline = state.drain.deadline();
+    let provider = Arc::clone(provider);
+    let deadline = drain.deadline();
     let stream = async_stream::stream! {
         // Held for the life of the stream: the drain waits for it.
         let _token = token;
@@ -232,8 +183,9 @@ pub fn start(
                 () = &mut deadline => {
                     // Drop the upstream request before telling the client.
                     drop(upstream);
-                    log.write("drained", Some("draining"), Usage::default());
-                    yield Step::Error(StreamError::draining());
+                    let err = drained();
+                    log.write("drained", Some(err.code()), Usage::default());
+                    yield Step::Error(err);
                     break;
                 }
                 item = upstream.next() => item,
@@ -268,20 +220,20 @@ pub fn start(
                 }
                 Some(Err(_panic)) => {
                     tracing::error!(provider = log.provider, "the provider panicked");
-                    let err = StreamError::internal("the provider failed unexpectedly");
-                    log.write("error", Some(err.code), Usage::default());
+                    let err = ApiError::internal("the provider failed unexpectedly");
+                    log.write("error", Some(err.code()), Usage::default());
                     yield Step::Error(err);
                     break;
                 }
                 Some(Ok(Err(err))) => {
-                    let err = StreamError::from_provider(&err);
-                    log.write("error", Some(err.code), Usage::default());
+                    let err = ApiError::from(&err);
+                    log.write("error", Some(err.code()), Usage::default());
                     yield Step::Error(err);
                     break;
                 }
                 None => {
-                    let err = StreamError::ended_early();
-                    log.write("error", Some(err.code), Usage::default());
+                    let err = ended_early();
+                    log.write("error", Some(err.code()), Usage::default());
                     yield Step::Error(err);
                     break;
                 }

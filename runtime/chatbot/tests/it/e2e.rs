@@ -1,12 +1,10 @@
 //! End to end through the real binary with `LLM_PROVIDER=openai` against the fake upstream
 //! (`greenlight-fake-llm`): upstream failures, client disconnect, SIGTERM drain.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::upstream::fake_llm;
-use common::*;
+use crate::common::upstream::fake_llm;
+use crate::common::*;
 use greenlight_fake_llm::{Config as FakeConfig, FakeLlm};
 use serde_json::{Value, json};
 

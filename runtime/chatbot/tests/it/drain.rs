@@ -1,13 +1,11 @@
 //! Draining through real sockets (`server::serve` with a test-controlled stop signal): open streams
 //! finish within the window; after it they get a final `draining` event; /ready and new chats 503.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use greenlight::state::AppState;
+use crate::common::*;
+use greenlight::AppState;
 use tokio::net::TcpListener;
 
 struct Running {
@@ -21,7 +19,7 @@ async fn run(provider: Arc<Scripted>, flags: &[&str]) -> Running {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let state = AppState::new(&config(flags), provider);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(greenlight::server::serve(listener, state, async move {
+    let server = tokio::spawn(greenlight::serve(listener, state, async move {
         let _ = stopped.await;
     }));
     Running {

@@ -4,13 +4,11 @@
 // A test that cannot unwrap has failed: panicking is the point.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::upstream::{collect, done, fake_llm};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_bedrockruntime::config::Credentials;
-use common::upstream::{collect, done, fake_llm};
 use futures_util::StreamExt;
 use greenlight::provider::{
     BedrockProvider, BedrockSettings, ChatRequest, FinishReason, Provider, ProviderError,
@@ -50,7 +48,7 @@ async fn provider(settings: BedrockSettings) -> BedrockProvider {
 
 /// Two user turns in a row (Converse wants them merged) and a temperature.
 fn request(text: &str) -> ChatRequest {
-    let mut request = common::upstream::request(&["first", text]);
+    let mut request = crate::common::upstream::request(&["first", text]);
     request.temperature = Some(0.2);
     request
 }

@@ -3,11 +3,9 @@
 // A test that cannot unwrap has failed: panicking is the point.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::upstream::{collect, done, fake_llm};
+use crate::common::upstream::{collect, done, fake_llm};
 use futures_util::StreamExt;
 use greenlight::provider::{
     ChatRequest, FinishReason, OpenAiProvider, OpenAiSettings, Provider, ProviderError,
@@ -32,7 +30,7 @@ fn provider(settings: OpenAiSettings) -> OpenAiProvider {
 }
 
 fn request(text: &str) -> ChatRequest {
-    common::upstream::request(&[text])
+    crate::common::upstream::request(&[text])
 }
 
 #[tokio::test]

@@ -1,13 +1,11 @@
 //! In-process router tests: validation and error shapes, rate limit, X-Forwarded-For, SSE event
 //! order, keep-alive, cancellation, the OpenAI-compatible shapes.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
-use common::*;
 use greenlight::provider::{ProviderError, Readiness, Role};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -464,7 +462,7 @@ async fn health_ready_version() {
         json!({"version": env!("CARGO_PKG_VERSION"), "commit": "abc123", "image": "repo/greenlight:abc123", "provider": "scripted", "model": "scripted-model"})
     );
     // Draining: /ready says so and new chats are refused with 503 `draining`.
-    state.drain.begin();
+    state.drain().begin();
     let res = router.clone().oneshot(get("/ready")).await.expect("res");
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -662,8 +660,8 @@ impl greenlight::provider::Provider for Panicking {
 
 #[tokio::test]
 async fn a_panicking_provider_ends_the_chat_with_an_internal_error() {
-    let state = greenlight::state::AppState::new(&config(&[]), std::sync::Arc::new(Panicking));
-    let router = greenlight::app::router(state);
+    let state = greenlight::AppState::new(&config(&[]), std::sync::Arc::new(Panicking));
+    let router = greenlight::router(state);
     let res = router
         .clone()
         .oneshot(post_json("/api/chat", HELLO))

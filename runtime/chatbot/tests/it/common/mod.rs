@@ -2,8 +2,6 @@
 //! tests), request builders, an SSE reader, the real binary as a process, and (in `upstream`) the
 //! network providers' scaffolding.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 pub mod upstream;
 
 use std::sync::Arc;
@@ -15,13 +13,13 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 use clap::Parser;
 use futures_util::StreamExt;
-use greenlight::cli::Cli;
-use greenlight::config::Config;
+use greenlight::AppState;
+use greenlight::Cli;
+use greenlight::Config;
 use greenlight::provider::{
     ChatRequest, FinishReason, Provider, ProviderError, ProviderEvent, ProviderStream, Readiness,
     Source, Usage,
 };
-use greenlight::state::AppState;
 use http_body_util::BodyExt;
 
 /// One step of a scripted answer.
@@ -132,7 +130,7 @@ pub fn config(flags: &[&str]) -> Config {
 
 pub fn app(provider: Arc<Scripted>, flags: &[&str]) -> (Router, AppState) {
     let state = AppState::new(&config(flags), provider);
-    (greenlight::app::router(state.clone()), state)
+    (greenlight::router(state.clone()), state)
 }
 
 pub fn post_json(path: &str, body: &str) -> Request<Body> {

@@ -1,10 +1,8 @@
 //! The real binary: configuration errors, start, health check, /version sources, SIGTERM exit.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn fails_naming(env: &[(&str, &str)], variable: &str) {
     let out = command(env).output().expect("run greenlight");
@@ -118,4 +116,65 @@ async fn image_comes_from_the_ecs_task_metadata_endpoint() {
         image,
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:abc123"
     );
+}
+
+/// A chat refused before it starts is logged once, by the chat routes' rejection layer, with the
+/// route the router matched, the client's tag and the code; other routes' errors are not chats.
+#[tokio::test]
+async fn refused_chats_are_logged_once_with_route_client_and_code() {
+    let server = Process::start(&[("RATE_LIMIT_PER_MINUTE", "1"), ("RATE_LIMIT_BURST", "2")]);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: &'static str| {
+        client
+            .post(format!("{}{path}", server.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let bad_json = post("/api/chat", "{").await.expect("POST /api/chat");
+    assert_eq!(bad_json.status(), 400);
+    let empty = post("/v1/chat/completions", r#"{"messages":[]}"#)
+        .await
+        .expect("POST /v1/chat/completions");
+    assert_eq!(empty.status(), 400);
+    let limited = post("/api/chat", HELLO).await.expect("POST /api/chat");
+    assert_eq!(limited.status(), 429);
+    let missing = client
+        .get(format!("{}/nowhere", server.url))
+        .send()
+        .await
+        .expect("GET /nowhere");
+    assert_eq!(missing.status(), 404);
+
+    let expected = [
+        ("/api/chat", 400, "invalid_json"),
+        ("/v1/chat/completions", 400, "empty_messages"),
+        ("/api/chat", 429, "rate_limit_exceeded"),
+    ];
+    let until = Instant::now() + Duration::from_secs(5);
+    let rejected = loop {
+        let logs = server.chat_logs();
+        if logs.len() >= expected.len() || Instant::now() > until {
+            break logs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let seen: Vec<(&str, u64, &str)> = rejected
+        .iter()
+        .map(|l| {
+            assert_eq!(l["outcome"], "rejected", "{l}");
+            assert_eq!(l["provider"], "offline", "{l}");
+            let tag = l["client"].as_str().unwrap_or_default();
+            assert!(
+                tag.len() == 16 && tag.chars().all(|c| c.is_ascii_hexdigit()),
+                "a hashed client tag in {l}"
+            );
+            (
+                l["route"].as_str().unwrap_or_default(),
+                l["status"].as_u64().unwrap_or_default(),
+                l["error_code"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
 }

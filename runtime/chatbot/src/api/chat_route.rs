@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::json::JsonBody;
-use crate::chat::{self, ChatMeta, Route, Step};
+use crate::engine::{self, ChatMeta, Route, Step};
 use crate::error::ApiError;
 use crate::rate_limit::ClientKey;
 use crate::render::HtmlSnapshots;
@@ -69,7 +69,7 @@ pub fn step_event(step: &Step) -> Event {
         ),
         Step::Error(e) => event(
             "error",
-            &json!({"code": e.code, "message": e.message, "retryable": e.retryable}),
+            &json!({"code": e.code(), "message": e.message(), "retryable": e.code().retryable()}),
         ),
     }
 }
@@ -115,7 +115,8 @@ fn events(
     }
 }
 
-pub async fn chat(
+/// `POST /api/chat`. A refusal is marked [`ApiError::reject`]: the route's rejection layer logs it.
+pub async fn post_chat(
     State(state): State<AppState>,
     client: Option<Extension<ClientKey>>,
     body: Result<JsonBody<ChatBody>, ApiError>,
@@ -136,7 +137,13 @@ pub async fn chat(
             temperature: body.temperature,
         };
         let request = validate(raw, &state.limits, &state.system_prompt)?;
-        chat::start(&state, Route::Chat, client, request)
+        engine::start(
+            &state.provider,
+            &state.drain,
+            Route::Chat,
+            state.client_tag(client),
+            request,
+        )
     });
     match started {
         Ok((meta, steps)) => Sse::new(events(meta, steps))
@@ -146,9 +153,6 @@ pub async fn chat(
                     .text("keep-alive"),
             )
             .into_response(),
-        Err(err) => {
-            chat::log_rejected(&state, Route::Chat, client, &err);
-            err.into_response()
-        }
+        Err(err) => err.reject(),
     }
 }
