@@ -12,6 +12,8 @@ use std::sync::LazyLock;
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
+#[cfg(test)]
+mod bundled_docs;
 mod snapshots;
 mod tables;
 pub use snapshots::HtmlSnapshots;
