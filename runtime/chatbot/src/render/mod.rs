@@ -2,7 +2,7 @@
 //!
 //! The model's text (and whatever a retrieved document put in it) is untrusted markdown, not HTML:
 //! it is rendered with pulldown-cmark with any raw HTML in it turned into visible text
-//! ([`raw_html`]: a tag the reader should see, not a way to hide the rest of the answer), then
+//! (`raw_html`: a tag the reader should see, not a way to hide the rest of the answer), then
 //! cleaned by ammonia against a small allow-list as a second line of defence, so nothing in an
 //! answer can run script, load a frame, style the page or navigate to a `javascript:` URL. The UI
 //! inserts this HTML as is; the Content-Security-Policy is another, independent wall.
@@ -111,7 +111,7 @@ const OPTIONS: Options = Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHRO
 /// Renders markdown (tables and strikethrough included) to sanitized HTML. Table column
 /// alignment comes out as `align-left|center|right` classes on the cells, never as a style.
 ///
-/// Raw HTML in the markdown is shown as text (see [`raw_html`]).
+/// Raw HTML in the markdown is shown as text (see `raw_html`).
 ///
 /// Works on partial answers too (an unclosed code fence renders as a code block, a tag cut in
 /// the middle is text), so the server can send snapshots while the answer streams.
