@@ -1,9 +1,11 @@
 //! Markdown answers to safe HTML for the browser UI.
 //!
-//! The model's text (and whatever a retrieved document put in it) is untrusted: it is rendered with
-//! pulldown-cmark and then cleaned by ammonia against a small allow-list, so nothing in an answer
-//! can run script, load a frame, style the page or navigate to a `javascript:` URL. The UI inserts
-//! this HTML as is; the Content-Security-Policy is a second, independent wall.
+//! The model's text (and whatever a retrieved document put in it) is untrusted markdown, not HTML:
+//! it is rendered with pulldown-cmark with any raw HTML in it turned into visible text
+//! (`raw_html`: a tag the reader should see, not a way to hide the rest of the answer), then
+//! cleaned by ammonia against a small allow-list as a second line of defence, so nothing in an
+//! answer can run script, load a frame, style the page or navigate to a `javascript:` URL. The UI
+//! inserts this HTML as is; the Content-Security-Policy is another, independent wall.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -12,16 +14,21 @@ use std::sync::LazyLock;
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
+#[cfg(test)]
+mod bundled_docs;
+mod raw_html;
 mod snapshots;
 mod tables;
+#[cfg(test)]
+mod visible_text;
 pub use snapshots::HtmlSnapshots;
 use tables::{ALIGN_CLASSES, AlignedTables};
 
-/// Tags markdown produces (plus a few harmless inline ones models like to write as raw HTML).
-/// Anything else is dropped; `script` and `style` are dropped with their content.
+/// The tags the markdown writer produces with [`OPTIONS`]; raw HTML never reaches it as markup,
+/// so nothing else can be legitimate. Anything else is dropped; `script` and `style` are dropped
+/// with their content.
 const ALLOWED_TAGS: &[&str] = &[
     "a",
-    "b",
     "blockquote",
     "br",
     "code",
@@ -34,16 +41,11 @@ const ALLOWED_TAGS: &[&str] = &[
     "h5",
     "h6",
     "hr",
-    "i",
-    "kbd",
     "li",
     "ol",
     "p",
     "pre",
-    "s",
     "strong",
-    "sub",
-    "sup",
     "table",
     "tbody",
     "td",
@@ -103,17 +105,30 @@ fn is_language_class(value: &str) -> bool {
     })
 }
 
+/// The markdown extensions answers may use.
+const OPTIONS: Options = Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHROUGH);
+
 /// Renders markdown (tables and strikethrough included) to sanitized HTML. Table column
 /// alignment comes out as `align-left|center|right` classes on the cells, never as a style.
 ///
-/// Works on partial answers too (an unclosed code fence renders as a code block), so the server
-/// can send snapshots while the answer streams.
+/// Raw HTML in the markdown is shown as text (see `raw_html`).
+///
+/// Works on partial answers too (an unclosed code fence renders as a code block, a tag cut in
+/// the middle is text), so the server can send snapshots while the answer streams.
 pub fn markdown_to_html(markdown: &str) -> String {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
-    let parser = AlignedTables::new(Parser::new_ext(markdown, options).map(image_to_link));
+    let source = raw_html::escape_html_blocks(markdown, OPTIONS);
+    // Raw HTML becomes text before the table adapter adds its own cell tags.
+    let events = Parser::new_ext(&source, OPTIONS)
+        .map(raw_html::as_text)
+        .map(image_to_link);
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, parser);
-    SANITIZER.clean(&html).to_string()
+    pulldown_cmark::html::push_html(&mut html, AlignedTables::new(events));
+    sanitize(&html)
+}
+
+/// The second line of defence: whatever the writer produced, only the allow-list leaves.
+fn sanitize(html: &str) -> String {
+    SANITIZER.clean(html).to_string()
 }
 
 /// Images become plain links to them: the page's CSP would block remote images anyway, and an
@@ -139,6 +154,23 @@ fn image_to_link(event: Event<'_>) -> Event<'_> {
 #[cfg(test)]
 mod tests {
     use super::markdown_to_html as render;
+    use super::sanitize;
+    use super::visible_text::assert_every_word_visible;
+
+    /// Hostile raw HTML goes both ways it could reach the page: through the renderer (which shows
+    /// it as text) and straight to the sanitizer (the second line of defence, tested on its own).
+    fn rendered_and_sanitized(input: &str) -> [String; 2] {
+        let rendered = render(input);
+        assert_every_word_visible(input, &rendered);
+        [rendered, sanitize(input)]
+    }
+
+    /// Whether any tag of `html` (not its escaped text) contains `needle`.
+    fn any_tag_contains(html: &str, needle: &str) -> bool {
+        html.split('<')
+            .skip(1)
+            .any(|tag| tag.split('>').next().unwrap_or_default().contains(needle))
+    }
 
     /// Whatever hostile input went in, no dangerous element or attribute may come out. Only the
     /// markup is checked: the same words as escaped text (`&lt;script&gt;`) are inert.
@@ -315,12 +347,15 @@ mod tests {
                 "<td>",
             ),
         ] {
-            let html = render(input);
+            // Raw HTML reaches the page as text; the sanitizer must still filter it.
+            let html = sanitize(input);
             assert!(html.contains(expected), "{input} gave {html}");
             assert_inert(&html);
+            let [rendered, _] = rendered_and_sanitized(input);
+            assert!(!any_tag_contains(&rendered, "class"), "{rendered}");
         }
         // The alignment classes mean nothing elsewhere.
-        let html = render("<p class=\"align-right\">x</p> <code class=\"align-left\">y</code>");
+        let html = sanitize("<p class=\"align-right\">x</p> <code class=\"align-left\">y</code>");
         assert!(!html.contains("class="), "{html}");
     }
 
@@ -344,7 +379,7 @@ mod tests {
 
     #[test]
     fn foreign_classes_are_removed() {
-        let html = render(
+        let html = sanitize(
             "<code class=\"composer hidden\">x</code> <code class=\"language-a b\">y</code>",
         );
         assert!(!html.contains("class="), "{html}");
@@ -364,7 +399,8 @@ mod tests {
 
     #[test]
     fn raw_html_links_get_rel_and_target_overwritten() {
-        let html = render("<a href=\"https://example.com\" rel=\"opener\" target=\"_self\">x</a>");
+        let html =
+            sanitize("<a href=\"https://example.com\" rel=\"opener\" target=\"_self\">x</a>");
         assert!(html.contains("rel=\"noopener noreferrer\""), "{html}");
         assert!(html.contains("target=\"_blank\""), "{html}");
         assert!(!html.contains("opener\"") || html.contains("noopener noreferrer\""));
@@ -380,12 +416,15 @@ mod tests {
             "<scr<script>ipt>alert(1)</script>",
             "```\n</code></pre><script>alert(1)</script>\n```",
         ] {
-            let html = render(input);
-            assert_inert(&html);
+            let [rendered, sanitized] = rendered_and_sanitized(input);
+            assert_inert(&rendered);
+            assert_inert(&sanitized);
             assert!(
-                !html.contains("__pwned") && !html.contains("alert(1)</"),
-                "{html}"
+                !sanitized.contains("__pwned") && !sanitized.contains("alert(1)</"),
+                "{sanitized}"
             );
+            // The renderer shows the script as text, every word of it (checked above).
+            assert!(!any_tag_contains(&rendered, "script"), "{rendered}");
         }
     }
 
@@ -399,7 +438,9 @@ mod tests {
             "<details open ontoggle=alert(1)>",
             "<body onload=alert(1)>",
         ] {
-            assert_inert(&render(input));
+            for html in rendered_and_sanitized(input) {
+                assert_inert(&html);
+            }
         }
     }
 
@@ -426,12 +467,13 @@ mod tests {
             "<a href=\"/relative\">x</a>",
             "<a href=\"//evil.example\">x</a>",
         ] {
-            let html = render(input);
-            assert_inert(&html);
-            assert!(
-                !html.contains("href=\"/"),
-                "relative link survived in {html}"
-            );
+            for html in rendered_and_sanitized(input) {
+                assert_inert(&html);
+                assert!(
+                    !any_tag_contains(&html, "href=\"/"),
+                    "relative link survived in {html}"
+                );
+            }
         }
     }
 
@@ -451,7 +493,9 @@ mod tests {
             "<style>body{display:none}</style>",
             "<div style=\"position:fixed;inset:0\">cover</div>",
         ] {
-            assert_inert(&render(input));
+            for html in rendered_and_sanitized(input) {
+                assert_inert(&html);
+            }
         }
     }
 
@@ -466,8 +510,9 @@ mod tests {
             "<![CDATA[<script>alert(1)</script>]]>",
             "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
         ] {
-            let html = render(input);
-            assert_inert(&html);
+            for html in rendered_and_sanitized(input) {
+                assert_inert(&html);
+            }
         }
         // Escaped markup is shown to the reader, not interpreted.
         assert_eq!(

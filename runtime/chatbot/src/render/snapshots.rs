@@ -133,6 +133,23 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_about_html_keeps_every_word_in_every_snapshot() {
+        let start = Instant::now();
+        let mut snapshots = HtmlSnapshots::new(MS);
+        let answer = "To add CSS, put it in a <style> element in the head.\n\n<textarea>\nnotes\n\n- item ENDMARK";
+        // Deltas cut inside the tags too, as a model's tokens are.
+        let mut sent = 0;
+        for (i, delta) in answer.split_inclusive(['<', ' ', '>']).enumerate() {
+            sent += delta.len();
+            let snapshot = snapshots
+                .push_at(delta, start + MS * u32::try_from(i).expect("few deltas"))
+                .expect("one snapshot per interval");
+            crate::render::visible_text::assert_every_word_visible(&answer[..sent], &snapshot);
+        }
+        assert!(snapshots.text() == answer);
+    }
+
+    #[test]
     fn empty_deltas_change_nothing() {
         let mut snapshots = HtmlSnapshots::new(MS);
         assert_eq!(snapshots.push(""), None);
