@@ -6,8 +6,10 @@ cd "$ROOT"
 
 apt_install chromium
 npm_ci "$ROOT/tests/browser"
-step "cargo build (greenlight, fake-llm)"
-cargo build --locked -p greenlight -p greenlight-fake-llm
+# The binaries as the rust stage built them (`cargo test --workspace`): the same features, so no
+# rebuild (`cargo build -p greenlight` would unify features differently and recompile).
+step "cargo test --no-run (greenlight, fake-llm as the rust stage built them)"
+cargo test --workspace --locked --no-run
 step "browser tests"
 export GREENLIGHT_BIN=${GREENLIGHT_BIN:-$CARGO_TARGET_DIR/debug/greenlight}
 export FAKE_LLM_BIN=${FAKE_LLM_BIN:-$CARGO_TARGET_DIR/debug/fake-llm}

@@ -4,8 +4,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$ROOT"
 
 python_env
-step "cargo build -p greenlight"
-cargo build --locked -p greenlight
+# The binaries as the rust stage built them (`cargo test --workspace`): the same features, so no
+# rebuild (`cargo build -p greenlight` would unify features differently and recompile).
+step "cargo test --no-run (greenlight, fake-llm as the rust stage built them)"
+cargo test --workspace --locked --no-run
 step "pytest tests/python"
 export GREENLIGHT_BIN=${GREENLIGHT_BIN:-$CARGO_TARGET_DIR/debug/greenlight}
 pytest tests/python -q
