@@ -6,6 +6,8 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod provider;
 pub mod rate_limit;

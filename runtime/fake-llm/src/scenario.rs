@@ -209,7 +209,10 @@ mod tests {
             ..Config::default()
         };
         let plain = Scenario::from_last_user_message("hi");
-        assert_eq!(plain.first_token_delay(&config), Duration::from_millis(1500));
+        assert_eq!(
+            plain.first_token_delay(&config),
+            Duration::from_millis(1500)
+        );
         let slow = Scenario::from_last_user_message("hi [[slow]]");
         assert_eq!(slow.first_token_delay(&config), Duration::from_millis(3000));
         assert_eq!(
