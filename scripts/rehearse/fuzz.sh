@@ -3,7 +3,7 @@
 # markdown renderer. Each runs PROPTEST_CASES generated inputs (default here 2000) and prints how
 # many it ran and how fast; a failure is shrunk to a minimal input.
 #
-#   scripts/rehearse/fuzz.sh                                    # 2000 inputs per target
+#   scripts/rehearse/fuzz.sh                                    # 2000 inputs per target (CI: 500)
 #   PROPTEST_CASES=200000 PROFILE=release scripts/rehearse/fuzz.sh   # a long run
 #   scripts/rehearse/fuzz.sh markdown                           # one target file
 #
