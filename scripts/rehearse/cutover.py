@@ -301,14 +301,18 @@ class Rehearsal:
         self.check(not bad, f"0 answers served by a broken green ({len(bad)})")
 
         def allowed_at(x: Answer) -> set[str]:
-            for start, end, servers in self.allowed:
-                if start <= x.started and (end is None or x.started < end):
-                    return servers
-            return set()
+            # Routing happens when the request reaches the proxy, a moment after `started`: any
+            # window the request was in flight in counts.
+            servers: set[str] = set()
+            for start, end, allowed in self.allowed:
+                if start <= x.ended and (end is None or x.started < end):
+                    servers |= allowed
+            return servers
 
         wrong = [x for x in answers if x.status == 200 and x.served_by not in allowed_at(x)]
         self.check(not wrong, f"every answer served by a version the timeline allows ({len(wrong)} not)"
-                   + (f" e.g. {wrong[0].served_by}" if wrong else ""))
+                   + "".join(f"; {x.api} started at {x.started - self.timeline.t0:.2f} s, ended {x.ended - self.timeline.t0:.2f} s, "
+                             f"served by {x.served_by}, allowed {sorted(allowed_at(x))}" for x in wrong[:3]))
 
         by_version: dict[str, int] = {}
         for x in answers:

@@ -157,10 +157,11 @@ class HAProxy:
             f" rise {t.healthy_threshold} fall {t.unhealthy_threshold}"
         )
         # A new target is not healthy until the health check says so (the ALB's "initial" state):
-        # HAProxy would assume UP, so it starts DOWN and needs `rise` good checks.
+        # HAProxy assumes a server leaving maintenance is UP, so it is set DOWN at once and needs
+        # `rise` good checks. (No listener routes requests to this target group yet.)
         self.checked(f"enable health {backend}/{name}")
-        self.checked(f"set server {backend}/{name} health down")
         self.checked(f"enable server {backend}/{name}")
+        self.checked(f"set server {backend}/{name} health down")
 
     def deregister(self, backend: str, name: str) -> None:
         """No new requests to this target; its open ones go on (the ALB's draining)."""
@@ -182,7 +183,7 @@ class HAProxy:
         """Seconds until the target group's health check marked the target UP."""
         started = time.monotonic()
         while time.monotonic() - started < timeout_s:
-            if self.stat(backend, name).get("status", "").startswith("UP"):
+            if self.stat(backend, name).get("status") == "UP":  # not "UP 1/2" (going down)
                 return time.monotonic() - started
             time.sleep(0.05)
         raise RuntimeError(f"{backend}/{name} not healthy within {timeout_s:.1f} s: {self.stat(backend, name).get('status')}")
