@@ -4,12 +4,16 @@
 PROFILE=${PROFILE:-release}
 [[ $PROFILE == release || $PROFILE == debug ]] || die "PROFILE is release or debug, got '$PROFILE'"
 
-# rehearse_bins: builds greenlight, fake-llm and bench-load; sets BIN_DIR.
+# rehearse_bins: builds greenlight, fake-llm and bench-load; sets BIN_DIR. Release: the shipped
+# build of the binaries alone. Debug: the binaries exactly as the rust stage's `cargo test
+# --workspace` builds them (same features), so CI compiles nothing again.
 rehearse_bins() {
-  local flags=(--locked -p greenlight -p greenlight-fake-llm --bins)
-  [ "$PROFILE" = debug ] || flags+=(--release)
   step "cargo build ($PROFILE): greenlight, fake-llm, bench-load"
-  cargo build "${flags[@]}"
+  if [ "$PROFILE" = debug ]; then
+    cargo test --workspace --locked --no-run
+  else
+    cargo build --locked --release -p greenlight -p greenlight-fake-llm --bins
+  fi
   BIN_DIR=$CARGO_TARGET_DIR/$PROFILE
   export BIN_DIR
 }

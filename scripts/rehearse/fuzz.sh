@@ -18,7 +18,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$ROOT" || exit
 PROFILE=${PROFILE:-debug}
-flags=(--locked -p greenlight-fuzz)
+# --workspace: the features of the rust stage's test build, so CI reuses it (only these targets run).
+flags=(--locked --workspace)
 [ "$PROFILE" = debug ] || flags+=(--release)
 targets=()
 for t in "${@:-request upstream_sse markdown regressions}"; do
