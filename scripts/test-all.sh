@@ -3,7 +3,7 @@
 # Installs what the tests need itself (rustup targets, apt, pip, npm), so it works on a fresh clone.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-all_stages=(setup rust python hook browser cdk ship)
+all_stages=(setup rust python hook browser cdk ship reliability)
 stages=("${@:-${all_stages[@]}}")
 [ "$#" -eq 0 ] || stages=(setup "$@")
 

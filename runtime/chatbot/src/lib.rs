@@ -14,6 +14,9 @@ mod cli;
 mod config;
 mod engine;
 mod error;
+// The fuzz targets' entry points in one place (runtime/fuzz); only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod healthcheck;
 pub mod provider;
 mod rate_limit;

@@ -27,6 +27,10 @@ pub struct Config {
     /// Delay before the first token of a `[[slow]]` answer, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     pub slow_ms: u64,
+    /// Delay before the first token of every answer without `[[slow]]`, in milliseconds: a slow
+    /// model for a whole process (the cutover rehearsal's broken green).
+    #[arg(long, default_value_t = 0)]
+    pub first_token_delay_ms: u64,
     /// Tokens in a `[[long]]` answer.
     #[arg(long, default_value_t = 400)]
     pub long_tokens: usize,
@@ -46,6 +50,7 @@ impl Default for Config {
             tokens: 20,
             token_delay_ms: 0,
             slow_ms: 3000,
+            first_token_delay_ms: 0,
             long_tokens: 400,
             long_delay_ms: 25,
             model: "fake-model".to_owned(),
@@ -59,6 +64,9 @@ impl Config {
     }
     pub(crate) fn slow(&self) -> Duration {
         Duration::from_millis(self.slow_ms)
+    }
+    pub(crate) fn first_token_delay(&self) -> Duration {
+        Duration::from_millis(self.first_token_delay_ms)
     }
     pub(crate) fn long_delay(&self) -> Duration {
         Duration::from_millis(self.long_delay_ms)

@@ -99,7 +99,7 @@ impl Scenario {
         if self.slow {
             config.slow()
         } else {
-            Duration::ZERO
+            config.first_token_delay()
         }
     }
 }
@@ -199,6 +199,27 @@ mod tests {
         assert_eq!(s.tokens(&config).len(), 7);
         assert_eq!(s.tokens(&config), s.tokens(&config));
         assert_eq!(s.fail, None);
+    }
+
+    #[test]
+    fn first_token_delay_applies_to_every_answer_and_slow_wins() {
+        let config = Config {
+            first_token_delay_ms: 1500,
+            slow_ms: 3000,
+            ..Config::default()
+        };
+        let plain = Scenario::from_last_user_message("hi");
+        assert_eq!(
+            plain.first_token_delay(&config),
+            Duration::from_millis(1500)
+        );
+        let slow = Scenario::from_last_user_message("hi [[slow]]");
+        assert_eq!(slow.first_token_delay(&config), Duration::from_millis(3000));
+        assert_eq!(
+            plain.first_token_delay(&Config::default()),
+            Duration::ZERO,
+            "no delay unless asked"
+        );
     }
 
     #[test]
