@@ -2,7 +2,9 @@
 //! turns each record into metrics, with no agent and no extra IAM permission.
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
-//! (tests/python/emf.schema.json is the same structure as a JSON schema).
+//! (tests/python/emf.schema.json is the same structure as a JSON schema). A histogram's value is
+//! `{"Values","Counts","Max","Min","Count","Sum"}` with at most 100 values, the shape AWS's own
+//! EMF library writes (aws-embedded-metrics-java, `model/Histogram.java`).
 //!
 //! Why not a crate: `metrics_cloudwatch_embedded`, the maintained EMF exporter for the `metrics`
 //! facade, is built for Lambda (one flush per invocation) and keeps at most 100 raw values per
