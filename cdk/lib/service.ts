@@ -635,6 +635,8 @@ export class GreenlightService extends Construct {
       LLM_PROVIDER: this.llmProvider,
       DRAIN_SECONDS: String(CONTRACT.drainSeconds),
       LOG_FORMAT: 'json',
+      // The chatbot's own metrics, as CloudWatch Embedded Metric Format in its log stream.
+      METRICS_EMF: 'true',
       AWS_REGION: Aws.REGION,
     };
     if (this.llmModel) env.LLM_MODEL = this.llmModel;

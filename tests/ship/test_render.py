@@ -83,6 +83,7 @@ def test_taskdef_carries_the_contract_values(env, tmp_path):
         "GIT_COMMIT": env["GIT_COMMIT"],
         "IMAGE_URI": f"{env['ECR_REPOSITORY_URI']}:{env['GIT_COMMIT']}",
         "LOG_FORMAT": "json",
+        "METRICS_EMF": "true",
     }
 
 

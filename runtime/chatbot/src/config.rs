@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
 
 /// The system prompt used when `SYSTEM_PROMPT` is not set.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are Greenlight's assistant. Answer briefly and \
@@ -132,6 +133,27 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 
+    /// Write metrics to stdout in CloudWatch Embedded Metric Format, aggregated per interval
+    /// (`true`/`false`; on in the task definition).
+    #[arg(
+        long,
+        env = "METRICS_EMF",
+        default_value_t = false,
+        action = ArgAction::Set,
+        value_parser = BoolishValueParser::new()
+    )]
+    pub metrics_emf: bool,
+    /// Seconds between two EMF flushes (each flush writes one record per label set).
+    #[arg(long, env = "METRICS_EMF_INTERVAL_SECONDS", default_value_t = 60)]
+    pub metrics_emf_interval_seconds: u64,
+    /// CloudWatch namespace of the EMF metrics.
+    #[arg(long, env = "METRICS_EMF_NAMESPACE", default_value = crate::metrics::emf::DEFAULT_NAMESPACE)]
+    pub metrics_emf_namespace: String,
+    /// Port of the Prometheus `GET /metrics` listener (on HOST), separate from PORT; off when
+    /// unset. 0 picks a free port (logged).
+    #[arg(long, env = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
     /// Commit shown by /version (else the build-time value).
     #[arg(long, env = "GIT_COMMIT")]
     pub git_commit: Option<String>,
@@ -228,6 +250,29 @@ impl Config {
                 "must be greater than 0 when RATE_LIMIT_PER_MINUTE is set",
             ));
         }
+        if !(1..=3600).contains(&self.metrics_emf_interval_seconds) {
+            return Err(bad(
+                "METRICS_EMF_INTERVAL_SECONDS",
+                "must be between 1 and 3600",
+            ));
+        }
+        let namespace = self.metrics_emf_namespace.as_str();
+        if namespace.trim().is_empty() || namespace.chars().count() > 255 {
+            return Err(bad(
+                "METRICS_EMF_NAMESPACE",
+                "must have between 1 and 255 characters",
+            ));
+        }
+        // CloudWatch reserves the AWS/ prefix for AWS services.
+        if namespace.starts_with("AWS/") {
+            return Err(bad("METRICS_EMF_NAMESPACE", "must not start with AWS/"));
+        }
+        if self.metrics_port.is_some_and(|p| p != 0 && p == self.port) {
+            return Err(bad(
+                "METRICS_PORT",
+                format!("{} is PORT too; metrics need their own port", self.port),
+            ));
+        }
         if self.max_message_chars > self.max_total_chars {
             return Err(bad(
                 "MAX_MESSAGE_CHARS",
@@ -246,6 +291,10 @@ impl Config {
 
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_seconds)
+    }
+
+    pub fn metrics_emf_interval(&self) -> Duration {
+        Duration::from_secs(self.metrics_emf_interval_seconds)
     }
 
     pub fn offline_pacing(&self) -> Duration {
@@ -301,6 +350,27 @@ mod tests {
             .validate()
             .expect_err("zero");
         assert_eq!(err.variable, "KEEPALIVE_SECONDS");
+    }
+
+    #[test]
+    fn metrics_settings_are_checked() {
+        let config = parse(&[]);
+        assert!(!config.metrics_emf);
+        assert_eq!(config.metrics_port, None);
+        assert_eq!(config.metrics_emf_interval(), Duration::from_secs(60));
+        assert!(parse(&["--metrics-emf", "true"]).metrics_emf);
+        let err = parse(&["--port", "9000", "--metrics-port", "9000"])
+            .validate()
+            .expect_err("same port");
+        assert_eq!(err.variable, "METRICS_PORT");
+        let err = parse(&["--metrics-emf-interval-seconds", "0"])
+            .validate()
+            .expect_err("zero");
+        assert_eq!(err.variable, "METRICS_EMF_INTERVAL_SECONDS");
+        let err = parse(&["--metrics-emf-namespace", "AWS/ECS"])
+            .validate()
+            .expect_err("reserved");
+        assert_eq!(err.variable, "METRICS_EMF_NAMESPACE");
     }
 
     #[test]

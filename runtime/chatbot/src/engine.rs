@@ -1,6 +1,6 @@
 //! The chat engine: one chat, independent of the API it came through (the HTTP routes are in
 //! `api`). It runs the provider stream, watches the drain deadline, measures timings and writes the
-//! chat's log line.
+//! chat's log line and its metrics (recorded where the log line is written, so the two agree).
 //!
 //! The returned stream owns the provider stream. When the client goes away, the HTTP layer drops
 //! the response body, which drops this stream and with it the upstream request (no orphaned
@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use futures_util::{Stream, StreamExt};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics;
 use crate::provider::{ChatRequest, FinishReason, Provider, ProviderEvent, Source, Usage};
 use crate::shutdown::Drain;
 
@@ -78,10 +79,11 @@ impl ChatLog {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn write(&mut self, outcome: &str, code: Option<ErrorCode>, usage: Usage) {
+    fn write(&mut self, outcome: &'static str, code: Option<ErrorCode>, usage: Usage) {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
+        self.record(outcome, code, usage);
         tracing::info!(
             target: "greenlight::chat",
             route = self.route.as_str(),
@@ -100,9 +102,51 @@ impl ChatLog {
     }
 }
 
+impl ChatLog {
+    fn start(route: Route, meta: &ChatMeta, client: Option<String>) -> Self {
+        ::metrics::counter!(metrics::CHATS_STARTED, "route" => route.as_str()).increment(1);
+        ::metrics::gauge!(metrics::STREAMS_OPEN).increment(1.0);
+        Self {
+            route,
+            provider: meta.provider,
+            model: meta.model.clone(),
+            client,
+            started: Instant::now(),
+            ttft: None,
+            written: false,
+        }
+    }
+
+    /// The chat's metrics: its outcome, error code, timings and tokens.
+    fn record(&self, outcome: &'static str, code: Option<ErrorCode>, usage: Usage) {
+        let route = self.route.as_str();
+        ::metrics::counter!(metrics::CHATS_FINISHED, "route" => route, "outcome" => outcome)
+            .increment(1);
+        if let Some(code) = code {
+            ::metrics::counter!(metrics::CHAT_ERRORS, "route" => route, "code" => code.as_str())
+                .increment(1);
+        }
+        if let Some(ttft) = self.ttft {
+            ::metrics::histogram!(metrics::TTFT, "route" => route).record(ttft.as_secs_f64());
+        }
+        if outcome == OUTCOME_OK {
+            ::metrics::histogram!(metrics::CHAT_DURATION, "route" => route)
+                .record(self.started.elapsed().as_secs_f64());
+            ::metrics::counter!(metrics::PROMPT_TOKENS, "route" => route)
+                .increment(u64::from(usage.prompt_tokens));
+            ::metrics::counter!(metrics::COMPLETION_TOKENS, "route" => route)
+                .increment(u64::from(usage.completion_tokens));
+        }
+    }
+}
+
+/// The outcome of an answer that ended with `done`.
+const OUTCOME_OK: &str = "ok";
+
 impl Drop for ChatLog {
     fn drop(&mut self) {
         self.write("cancelled", None, Usage::default());
+        ::metrics::gauge!(metrics::STREAMS_OPEN).decrement(1.0);
     }
 }
 
@@ -115,6 +159,11 @@ pub fn log_rejected(
     status: StatusCode,
     code: ErrorCode,
 ) {
+    ::metrics::counter!(metrics::CHAT_ERRORS, "route" => route.to_owned(), "code" => code.as_str())
+        .increment(1);
+    if code == ErrorCode::RateLimitExceeded {
+        ::metrics::counter!(metrics::RATE_LIMITED, "route" => route.to_owned()).increment(1);
+    }
     tracing::info!(
         target: "greenlight::chat",
         route,
@@ -159,15 +208,7 @@ pub fn start(
         provider: provider.name(),
         model: provider.model().to_owned(),
     };
-    let mut log = ChatLog {
-        route,
-        provider: meta.provider,
-        model: meta.model.clone(),
-        client,
-        started: Instant::now(),
-        ttft: None,
-        written: false,
-    };
+    let mut log = ChatLog::start(route, &meta, client);
     let provider = Arc::clone(provider);
     let deadline = drain.deadline();
     let stream = async_stream::stream! {
@@ -214,7 +255,7 @@ pub fn start(
                         total_ms: ChatLog::ms(total),
                     };
                     // Log before the last yield: the consumer may drop us right after it.
-                    log.write("ok", None, usage);
+                    log.write(OUTCOME_OK, None, usage);
                     yield Step::Done { finish_reason, usage, timings };
                     break;
                 }

@@ -6,7 +6,7 @@
 //!
 //! Dependencies between the modules point one way: the HTTP layer (`app`, `api`) calls the chat
 //! engine (`engine`), which calls a `provider`; `error`, `rate_limit` and `shutdown` know nothing
-//! of chats.
+//! of chats, and `metrics` (names and exporters) knows nothing of the rest.
 
 mod api;
 mod app;
@@ -18,6 +18,8 @@ mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod healthcheck;
+/// Every metric's name in one table (docs/metrics.json for the CDK side), and the exporters.
+pub mod metrics;
 pub mod provider;
 mod rate_limit;
 mod render;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app;
 use crate::config::Config;
+use crate::metrics::{self, GlobalLabels};
 use crate::provider;
 use crate::shutdown;
 use crate::state::AppState;
@@ -24,18 +25,64 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on HOST={} PORT={}", config.host, config.port))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let metrics_listener = match config.metrics_port {
+        Some(port) => Some(
+            TcpListener::bind((config.host.as_str(), port))
+                .await
+                .with_context(|| {
+                    format!("cannot listen on HOST={} METRICS_PORT={port}", config.host)
+                })?,
+        ),
+        None => None,
+    };
     let provider = provider::factory::build(&config).await?;
     let state = AppState::new(&config, provider);
     state
         .version
         .spawn_ecs_lookup(config.ecs_container_metadata_uri_v4.clone());
+    let exporters = metrics::install(
+        config
+            .metrics_emf
+            .then_some(config.metrics_emf_namespace.as_str()),
+        metrics_listener.is_some(),
+        &GlobalLabels {
+            provider: state.provider.name().to_owned(),
+            model: state.provider.model().to_owned(),
+            version: state.version.version.to_owned(),
+        },
+    )
+    .context("installing the metrics exporters")?;
+    let stop_metrics = CancellationToken::new();
+    let emf = exporters.as_ref().and_then(|e| e.emf.clone());
+    if let Some(emf) = &emf {
+        emf.spawn_flusher(config.metrics_emf_interval());
+    }
+    if let (Some(listener), Some(handle)) = (metrics_listener, exporters.and_then(|e| e.prometheus))
+    {
+        let metrics_addr = listener
+            .local_addr()
+            .context("reading the metrics address")?;
+        tracing::info!("metrics on http://{metrics_addr}/metrics");
+        let stop = stop_metrics.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(e) = metrics::prometheus::serve(listener, handle, stop).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     tracing::info!(
         provider = state.provider.name(),
         model = state.provider.model(),
         version = state.version.version,
         "listening on http://{addr}"
     );
-    serve(listener, state, shutdown::signal()).await?;
+    let served = serve(listener, state, shutdown::signal()).await;
+    stop_metrics.cancel();
+    // The last interval's numbers, drained chats included.
+    if let Some(emf) = &emf {
+        emf.flush();
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

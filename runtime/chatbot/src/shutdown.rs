@@ -7,6 +7,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+use crate::metrics;
+
 /// Shared drain state. Cloning is cheap and every clone sees the same state.
 #[derive(Clone)]
 pub struct Drain {
@@ -62,6 +64,7 @@ impl Drain {
     /// Begins draining and returns once every stream has ended: on its own within the window, or
     /// with a final event after it (given `grace` to flush that event).
     pub async fn run(&self, grace: Duration) {
+        ::metrics::counter!(metrics::DRAIN_EVENTS, "event" => "started").increment(1);
         self.begin();
         if tokio::time::timeout(self.window, self.streams.wait())
             .await
@@ -71,6 +74,7 @@ impl Drain {
                 open_streams = self.open_streams(),
                 "drain window over; ending open streams"
             );
+            ::metrics::counter!(metrics::DRAIN_EVENTS, "event" => "deadline").increment(1);
             self.deadline.cancel();
             if tokio::time::timeout(grace, self.streams.wait())
                 .await

@@ -185,7 +185,9 @@ fn plan(
     settings: &OfflineSettings,
 ) -> Vec<ProviderEvent> {
     let query = compose::search_query(&request.messages);
+    let searching = std::time::Instant::now();
     let passages = kb.search(&query, settings.passages);
+    ::metrics::histogram!(crate::metrics::RETRIEVAL).record(searching.elapsed().as_secs_f64());
     let mut events = Vec::new();
     let text = if passages.is_empty() {
         compose::no_match(kb.topics())

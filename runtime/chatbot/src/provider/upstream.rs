@@ -59,6 +59,7 @@ where
             _ => planned,
         })
         .notify(|error, wait| {
+            ::metrics::counter!(crate::metrics::UPSTREAM_RETRIES).increment(1);
             tracing::warn!(error = %error, wait_ms = wait.as_millis() as u64, "retrying the model request");
         })
         .await
