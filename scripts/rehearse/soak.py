@@ -73,9 +73,9 @@ def snapshot(task, upstream_port: int) -> dict:
     return {"rss_kib": task.rss_kib(), "fds": sum(kinds.values()), "fds_by_kind": kinds}
 
 
-async def soak(base: str, total: int, concurrency: int, max_seconds: float) -> tuple[list[tuple[str, Answer]], float]:
+async def soak(base: str, total: int, concurrency: int, max_seconds: float, results: list | None = None) -> tuple[list[tuple[str, Answer]], float]:
     loopback_only(base)
-    results: list[tuple[str, Answer]] = []
+    results = [] if results is None else results
     next_i = 0
     deadline = time.monotonic() + max_seconds
     limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
@@ -102,7 +102,8 @@ def main() -> int:
     p.add_argument("--max-seconds", type=float, default=3600)
     p.add_argument("--settle-seconds", type=float, default=5)
     p.add_argument("--pool-wait-seconds", type=float, default=0,
-                   help="then wait this long (95: past reqwest's 90 s pool idle timeout) and require every fd back")
+                   help="then wait this long and require every fd back (190: reqwest's pool closes connections idle for 90 s, "
+                        "but its reaper only runs once per 90 s)")
     p.add_argument("--rss-slack-kib", type=int, default=4096, help="allowed RSS above idle after the soak (allocator caches)")
     p.add_argument("--report", default="target/rehearse/soak.json")
     a = p.parse_args()
@@ -121,6 +122,9 @@ def main() -> int:
         idle = snapshot(task, upstream.port)
         loadavg_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         peak = {"rss_kib": idle["rss_kib"], "fds": idle["fds"]}
+        # RSS as the chats go: a plateau is allocator retention, steady growth a leak.
+        rss_series: list[tuple[int, int]] = []
+        done: list = []
         stop = False
 
         async def run_with_sampling():
@@ -131,11 +135,13 @@ def main() -> int:
                     s = snapshot(task, upstream.port)
                     peak["rss_kib"] = max(peak["rss_kib"], s["rss_kib"])
                     peak["fds"] = max(peak["fds"], s["fds"])
+                    if not rss_series or len(done) - rss_series[-1][0] >= max(1, a.chats // 20):
+                        rss_series.append((len(done), s["rss_kib"]))
                     await asyncio.sleep(0.5)
 
             sampler = asyncio.create_task(sample())
             try:
-                return await soak(task.url(), a.chats, a.concurrency, a.max_seconds)
+                return await soak(task.url(), a.chats, a.concurrency, a.max_seconds, done)
             finally:
                 stop = True
                 await sampler
@@ -145,7 +151,7 @@ def main() -> int:
         after = snapshot(task, upstream.port)
         after_pool = None
         if a.pool_wait_seconds:
-            # reqwest closes pooled upstream connections idle for 90 s: then every fd is back.
+            # reqwest closes pooled upstream connections idle for 90 s, checked once per 90 s.
             time.sleep(a.pool_wait_seconds)
             after_pool = snapshot(task, upstream.port)
         stats = httpx.get(f"{upstream.url()}/_stats").json()
@@ -176,7 +182,7 @@ def main() -> int:
         report = {
             "ok": not failures, "failures": failures, "chats": len(results), "seconds": round(seconds, 1),
             "chats_per_s": round(len(results) / seconds, 1), "concurrency": a.concurrency,
-            "idle": idle, "peak": peak, "after": after, "after_pool_timeout": after_pool, "outcomes": by_kind, "upstream_stats": stats,
+            "idle": idle, "peak": peak, "after": after, "after_pool_timeout": after_pool, "rss_kib_by_chats": rss_series, "outcomes": by_kind, "upstream_stats": stats,
             "loadavg": f"{loadavg_before} -> {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", "cpus": os.cpu_count(),
         }
     finally:
@@ -185,7 +191,7 @@ def main() -> int:
     out = Path(a.report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: report[k] for k in ("ok", "failures", "chats", "seconds", "chats_per_s", "idle", "peak", "after", "after_pool_timeout", "loadavg")}, indent=1))
+    print(json.dumps({k: report[k] for k in ("ok", "failures", "chats", "seconds", "chats_per_s", "idle", "peak", "after", "after_pool_timeout", "rss_kib_by_chats", "loadavg")}, indent=1))
     print("outcomes:", json.dumps(by_kind))
     return 0 if report["ok"] else 1
 

@@ -2,7 +2,7 @@
 # Soak (scripts/rehearse/soak.py): 100,000 chats of mixed outcomes against one greenlight; its RSS
 # and open file descriptors must return to their idle level.
 #
-#   scripts/rehearse/soak.sh --pool-wait-seconds 95         # the recorded run: 100,000 chats
+#   scripts/rehearse/soak.sh --pool-wait-seconds 190        # the recorded run: 100,000 chats
 #   PROFILE=debug scripts/rehearse/soak.sh --chats 1000 --concurrency 32   # what CI runs
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
