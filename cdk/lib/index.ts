@@ -2,7 +2,7 @@
  * Greenlight's CDK construct library: the blue/green ECS service, its CodeDeploy deployment with
  * the green-light hook, and the pipeline a `git push` starts.
  */
-export { CONTRACT, CODEBUILD_ENV, type CodeBuildEnvName } from './names';
+export { CONTRACT, CODEBUILD_ENV, DEPLOYED_TAG_PREFIX, type CodeBuildEnvName } from './names';
 export {
   EgressMode,
   GreenlightService,

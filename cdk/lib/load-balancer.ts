@@ -16,6 +16,9 @@ import type { Construct } from 'constructs';
 import { CONTRACT } from './names';
 import { asciiOnly, validateTestListenerCidr } from './validation';
 
+/** The HTTPS listener's default security policy (TLS 1.3 and 1.2), by name. */
+export const PINNED_SSL_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
+
 /** What the load balancer fronts and how. */
 export interface LoadBalancerOptions {
   readonly vpc: ec2.IVpc;
@@ -23,6 +26,7 @@ export interface LoadBalancerOptions {
   readonly serviceSecurityGroup: ec2.ISecurityGroup;
   readonly accessLogsBucket: s3.IBucket;
   readonly certificate?: acm.ICertificate;
+  readonly sslPolicyName?: string;
   readonly testListenerAllowedCidrs?: string[];
 }
 
@@ -75,10 +79,10 @@ export function createLoadBalancer(scope: Construct, o: LoadBalancerOptions): Se
       port: 443,
       protocol: elbv2.ApplicationProtocol.HTTPS,
       certificates: [o.certificate],
-      sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
       open: true,
       defaultTargetGroups: [blueTargetGroup],
     });
+    (productionListener.node.defaultChild as elbv2.CfnListener).sslPolicy = o.sslPolicyName ?? PINNED_SSL_POLICY;
     redirectListener = loadBalancer.addRedirect({
       sourcePort: 80,
       sourceProtocol: elbv2.ApplicationProtocol.HTTP,

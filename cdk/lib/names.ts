@@ -28,6 +28,13 @@ export const CONTRACT = {
   imagePlaceholder: 'IMAGE1_NAME',
 } as const;
 
+/**
+ * The tag prefix the pipeline's Release stage adds to the image of every successful deployment
+ * (`deployed-<commit>`). The repository's lifecycle rules never let the count rule expire an
+ * image with such a tag.
+ */
+export const DEPLOYED_TAG_PREFIX = 'deployed-';
+
 /** Names of the environment variables the pipeline gives CodeBuild (contract table). */
 export const CODEBUILD_ENV = [
   'AWS_DEFAULT_REGION',

@@ -57,7 +57,8 @@ export interface GreenlightServiceProps {
   readonly taskSubnets?: ec2.SubnetSelection;
   /**
    * The image repository the pipeline pushes to.
-   * @default - a new repository: immutable tags, scan on push, keeps the last 50 images
+   * @default - a new repository: immutable tags, scan on push, keeps the last 10 deployed and
+   *            the last 50 other images
    */
   readonly repository?: ecr.IRepository;
   /**
@@ -135,6 +136,13 @@ export interface GreenlightServiceProps {
    * @default - plain HTTP on 80
    */
   readonly certificate?: acm.ICertificate;
+  /**
+   * The HTTPS listener's security policy, by name. Pinned rather than CDK's
+   * `SslPolicy.RECOMMENDED_TLS`, whose value a CDK upgrade may change: that would rewrite the
+   * listener CodeDeploy owns (and reset it to blue). Change it only while blue is live.
+   * @default 'ELBSecurityPolicy-TLS13-1-2-2021-06'
+   */
+  readonly sslPolicyName?: string;
   /**
    * CIDRs (besides the green-light hook, always admitted) that may reach the test listener on
    * 8080, e.g. your office, to look at a green deployment before it takes traffic.

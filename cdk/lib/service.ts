@@ -25,6 +25,9 @@ import { validateServiceSettings } from './validation';
 export { EgressMode, LlmProvider, REFERENCE_IMAGE_TAG, type GreenlightServiceProps } from './service-props';
 export { asciiOnly } from './validation';
 
+/** The service's desired count in the template: constant for the life of the stack. */
+export const INITIAL_DESIRED_COUNT = 2;
+
 /**
  * The Greenlight chat service: VPC, ECS cluster, Fargate service under the CODE_DEPLOY controller,
  * an internet-facing ALB with a production and a test listener, blue and green target groups,
@@ -159,7 +162,11 @@ export class GreenlightService extends Construct {
       // CDK then writes the family name (not the revision ARN) into the service, so the
       // service's TaskDefinition property never changes after creation.
       deploymentController: { type: ecs.DeploymentControllerType.CODE_DEPLOY },
-      desiredCount: minCapacity,
+      // A constant, never derived from a prop: CloudFormation sends DesiredCount only when its
+      // template value changes, and sending one would reset the live, autoscaled count. The
+      // scalable target moves the count into [minCapacity, maxCapacity] when it is registered
+      // or updated (Application Auto Scaling API reference, RegisterScalableTarget).
+      desiredCount: INITIAL_DESIRED_COUNT,
       assignPublicIp: false,
       vpcSubnets: this.taskSubnets,
       securityGroups: [this.serviceSecurityGroup],
@@ -177,6 +184,7 @@ export class GreenlightService extends Construct {
       serviceSecurityGroup: this.serviceSecurityGroup,
       accessLogsBucket: this.accessLogsBucket,
       certificate: props.certificate,
+      sslPolicyName: props.sslPolicyName,
       testListenerAllowedCidrs: props.testListenerAllowedCidrs,
     });
     this.loadBalancerSecurityGroup = lb.loadBalancerSecurityGroup;

@@ -12,7 +12,7 @@ import {
   aws_secretsmanager as secretsmanager,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { CONTRACT } from './names';
+import { CONTRACT, DEPLOYED_TAG_PREFIX } from './names';
 import { LlmProvider, REFERENCE_IMAGE_TAG } from './service-props';
 import { defaultCachePrefix, validateCachePrefix } from './validation';
 
@@ -105,16 +105,32 @@ export function createTaskDefinitions(scope: Construct, o: TaskDefinitionOptions
   };
 }
 
+/**
+ * ECR applies rules by priority, and an image that matches the tag filter of a rule cannot be
+ * expired by a rule of lower priority (ECR user guide, "How lifecycle policies work"). Rule 1
+ * matches every image the pipeline marked `deployed-` after a successful deployment: it keeps
+ * the last 10 of those (production and its rollback targets) and shields them from rule 3, so
+ * any number of failed builds cannot push the running image out.
+ */
+export const DEFAULT_LIFECYCLE_RULES: ecr.LifecycleRule[] = [
+  {
+    description: 'Keep the last 10 deployed images (production and rollback targets)',
+    tagStatus: ecr.TagStatus.TAGGED,
+    tagPrefixList: [DEPLOYED_TAG_PREFIX],
+    maxImageCount: 10,
+    rulePriority: 1,
+  },
+  { description: 'Drop untagged layers after a day', tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(1), rulePriority: 2 },
+  { description: 'Keep the last 50 other images', tagStatus: ecr.TagStatus.ANY, maxImageCount: 50, rulePriority: 3 },
+];
+
 /** The image repository the pipeline pushes to. */
 export function createRepository(scope: Construct): ecr.Repository {
   return new ecr.Repository(scope, 'Repository', {
     imageTagMutability: ecr.TagMutability.IMMUTABLE,
     imageScanOnPush: true,
     encryption: ecr.RepositoryEncryption.AES_256,
-    lifecycleRules: [
-      { description: 'Drop untagged layers after a day', tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(1), rulePriority: 1 },
-      { description: 'Keep the last 50 images (rollback targets)', tagStatus: ecr.TagStatus.ANY, maxImageCount: 50, rulePriority: 2 },
-    ],
+    lifecycleRules: DEFAULT_LIFECYCLE_RULES,
     removalPolicy: RemovalPolicy.RETAIN,
   });
 }

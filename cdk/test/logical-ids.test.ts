@@ -13,9 +13,20 @@ type ById = Record<string, string[]>;
  * Logical ids added since the baseline, per variant: new resources, which CloudFormation creates
  * without touching the others. A renamed construct shows up as a missing id instead.
  */
+const PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET: ById = {
+    'AWS::CodeBuild::Project': ['GreenlightPipelineMarkDeployed18DCC9AA'],
+    'AWS::IAM::Policy': [
+      'GreenlightPipelineMarkDeployedRoleDefaultPolicy37FAF703',
+      'GreenlightPipelineReleaseMarkDeployedCodePipelineActionRoleDefaultPolicy93EA3C1F',
+    ],
+    'AWS::IAM::Role': ['GreenlightPipelineMarkDeployedRoleEAFDB64A', 'GreenlightPipelineReleaseMarkDeployedCodePipelineActionRoleF40574AC'],
+    'AWS::S3::Bucket': ['GreenlightPipelineBuildCache5A4AB124'],
+    'AWS::S3::BucketPolicy': ['GreenlightPipelineBuildCachePolicyCFFBBE6D'],
+  };
+
 const ADDED: Readonly<Record<string, ById>> = {
-  default: {},
-  'https-vpc-endpoints': {},
+  default: PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
+  'https-vpc-endpoints': PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
 };
 
 function pairs(byType: ById): Set<string> {
