@@ -28,6 +28,8 @@ export interface LoadBalancerOptions {
   readonly certificate?: acm.ICertificate;
   readonly sslPolicyName?: string;
   readonly testListenerAllowedCidrs?: string[];
+  /** The service's construct path, for validation errors. */
+  readonly path: string;
 }
 
 /** The internet-facing ALB with its blue and green target groups and both listeners. */
@@ -114,7 +116,7 @@ export function createLoadBalancer(scope: Construct, o: LoadBalancerOptions): Se
     'Load balancer to the tasks (blue and green)',
   );
   for (const cidr of o.testListenerAllowedCidrs ?? []) {
-    validateTestListenerCidr(cidr);
+    validateTestListenerCidr(cidr, o.path);
     const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
     allowTestTraffic(loadBalancerSecurityGroup, peer, `Test listener from ${asciiOnly(cidr)} (testListenerAllowedCidrs)`);
   }

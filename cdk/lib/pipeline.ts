@@ -17,17 +17,16 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { dropRedundantDependsOn } from './cfn';
-import type { GreenlightDeployment } from './deployment';
 import { ExplicitIamActions, nagResource } from './iam';
+import type { IGreenlightDeployment, IGreenlightService } from './interfaces';
 import { CONTRACT, DEPLOYED_TAG_PREFIX, type CodeBuildEnvName } from './names';
-import type { GreenlightService } from './service';
 
 /** Properties of {@link GreenlightPipeline}. */
 export interface GreenlightPipelineProps {
-  /** The service whose image the pipeline builds. */
-  readonly service: GreenlightService;
+  /** The service whose image the pipeline builds (a GreenlightService, or your own implementation). */
+  readonly service: IGreenlightService;
   /** The blue/green deployment the pipeline's Deploy stage starts. */
-  readonly deployment: GreenlightDeployment;
+  readonly deployment: IGreenlightDeployment;
   /**
    * ARN of an AVAILABLE CodeConnections (CodeStar connections) connection to GitHub, GitLab or
    * Bitbucket (created in the console, then completed with the provider's OAuth handshake).
@@ -91,7 +90,7 @@ export class GreenlightPipeline extends Construct {
   public readonly buildAction: actions.CodeBuildAction;
   public readonly deployAction: actions.CodeDeployEcsDeployAction;
   /** The environment CodeBuild gets (contract names), as CloudFormation values. */
-  public readonly buildEnvironment: Record<CodeBuildEnvName, string>;
+  public readonly buildEnvironment: { [name: string]: string };
 
   constructor(scope: Construct, id: string, props: GreenlightPipelineProps) {
     super(scope, id);
@@ -137,16 +136,13 @@ export class GreenlightPipeline extends Construct {
       autoDeleteObjects: false,
     });
 
-    const taskDefinition = service.taskDefinition;
-    const executionRole = taskDefinition.executionRole;
-    if (!executionRole) throw new Error('service.taskDefinition has no execution role');
-    this.buildEnvironment = {
+    const environment: Record<CodeBuildEnvName, string> = {
       AWS_DEFAULT_REGION: Aws.REGION,
       AWS_ACCOUNT_ID: Aws.ACCOUNT_ID,
       ECR_REPOSITORY_URI: service.repository.repositoryUri,
       TASK_FAMILY: service.taskFamily,
-      TASK_EXECUTION_ROLE_ARN: executionRole.roleArn,
-      TASK_ROLE_ARN: taskDefinition.taskRole.roleArn,
+      TASK_EXECUTION_ROLE_ARN: service.executionRole.roleArn,
+      TASK_ROLE_ARN: service.taskRole.roleArn,
       LOG_GROUP_NAME: service.logGroup.logGroupName,
       CONTAINER_NAME: CONTRACT.containerName,
       CONTAINER_PORT: String(CONTRACT.containerPort),
@@ -161,6 +157,7 @@ export class GreenlightPipeline extends Construct {
       STOP_TIMEOUT_SECONDS: String(CONTRACT.stopTimeoutSeconds),
       HOOK_FUNCTION_NAME: deployment.hook.functionName,
     };
+    this.buildEnvironment = environment;
 
     this.buildLogGroup = new logs.LogGroup(this, 'BuildLogs', {
       retention: props.buildLogRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -353,7 +350,7 @@ class ConnectionSourceAction extends actions.CodeStarConnectionsSourceAction {
  * allows a new tag on the same manifest). The repository's lifecycle rules keep tagged-deployed
  * images out of reach of the count rule, so failed builds can never expire what production runs.
  */
-function createMarkDeployedProject(scope: Construct, service: GreenlightService, logGroup: logs.ILogGroup): codebuild.PipelineProject {
+function createMarkDeployedProject(scope: Construct, service: IGreenlightService, logGroup: logs.ILogGroup): codebuild.PipelineProject {
   const project = new codebuild.PipelineProject(scope, 'MarkDeployed', {
     description: 'Greenlight: tag the image of a successful deployment deployed-<tag> (ECR lifecycle keeps it)',
     environment: {

@@ -3,27 +3,28 @@ import {
   Duration,
   RemovalPolicy,
   Stack,
+  Token,
   Validations,
   aws_cloudwatch as cloudwatch,
   aws_ec2 as ec2,
   aws_ecr as ecr,
   aws_ecs as ecs,
   aws_elasticloadbalancingv2 as elbv2,
+  aws_iam as iam,
   aws_logs as logs,
   aws_s3 as s3,
   aws_secretsmanager as secretsmanager,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ExplicitIamActions, nagResource } from './iam';
+import type { IGreenlightService } from './interfaces';
 import { allowTestTraffic, createAccessLogsBucket, createLoadBalancer } from './load-balancer';
 import { configureScaling, createAlarms } from './monitoring';
 import { createServiceNetwork } from './network';
 import { EgressMode, LlmProvider, type GreenlightServiceProps } from './service-props';
 import { createApiKeySecret, createRepository, createTaskDefinitions } from './task-definitions';
-import { validateServiceSettings } from './validation';
+import { defaultCachePrefix, validateServiceSettings } from './validation';
 
-export { EgressMode, LlmProvider, REFERENCE_IMAGE_TAG, type GreenlightServiceProps } from './service-props';
-export { asciiOnly } from './validation';
 
 /** The service's desired count in the template: constant for the life of the stack. */
 export const INITIAL_DESIRED_COUNT = 2;
@@ -37,11 +38,11 @@ export const INITIAL_DESIRED_COUNT = 2;
  * updates its task definition afterwards (see cdk/README.md, "Redeploying the stack"); every
  * change of the running container goes through the pipeline's `taskdef.json`.
  */
-export class GreenlightService extends Construct {
+export class GreenlightService extends Construct implements IGreenlightService {
   public readonly vpc: ec2.IVpc;
   public readonly egress: EgressMode;
   public readonly taskSubnets: ec2.SubnetSelection;
-  public readonly cluster: ecs.Cluster;
+  public readonly cluster: ecs.ICluster;
   public readonly repository: ecr.IRepository;
   /** The application's task definition (family `taskFamily`): the shape `taskdef.json` renders. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
@@ -50,20 +51,26 @@ export class GreenlightService extends Construct {
   /** The task definition the service is created with (family `<taskFamily>-bootstrap`). */
   public readonly bootstrapTaskDefinition: ecs.FargateTaskDefinition;
   public readonly bootstrapCacheRule: ecr.CfnPullThroughCacheRule;
-  public readonly service: ecs.FargateService;
+  public readonly service: ecs.IBaseService;
   public readonly serviceSecurityGroup: ec2.SecurityGroup;
-  public readonly loadBalancer: elbv2.ApplicationLoadBalancer;
-  public readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
-  public readonly productionListener: elbv2.ApplicationListener;
+  public readonly loadBalancer: elbv2.IApplicationLoadBalancer;
+  public readonly loadBalancerSecurityGroup: ec2.ISecurityGroup;
+  /** The load balancer's full name (`app/<name>/<id>`). */
+  public readonly loadBalancerFullName: string;
+  /** The role the application's tasks run with: grant it what your server calls. */
+  public readonly taskRole: iam.IRole;
+  /** The role ECS pulls the image and writes the logs with. */
+  public readonly executionRole: iam.IRole;
+  public readonly productionListener: elbv2.IApplicationListener;
   /** The port-80 redirect listener in HTTPS mode. */
-  public readonly redirectListener?: elbv2.ApplicationListener;
-  public readonly testListener: elbv2.ApplicationListener;
-  public readonly blueTargetGroup: elbv2.ApplicationTargetGroup;
-  public readonly greenTargetGroup: elbv2.ApplicationTargetGroup;
-  public readonly logGroup: logs.LogGroup;
+  public readonly redirectListener?: elbv2.IApplicationListener;
+  public readonly testListener: elbv2.IApplicationListener;
+  public readonly blueTargetGroup: elbv2.IApplicationTargetGroup;
+  public readonly greenTargetGroup: elbv2.IApplicationTargetGroup;
+  public readonly logGroup: logs.ILogGroup;
   public readonly accessLogsBucket: s3.IBucket;
   public readonly apiKeySecret?: secretsmanager.ISecret;
-  public readonly endpointSecurityGroup?: ec2.SecurityGroup;
+  public readonly endpointSecurityGroup?: ec2.ISecurityGroup;
   public readonly scaling: ecs.ScalableTaskCount;
   public readonly serverErrorsAlarm: cloudwatch.Alarm;
   public readonly unhealthyHostsAlarm: cloudwatch.Alarm;
@@ -84,8 +91,17 @@ export class GreenlightService extends Construct {
 
   constructor(scope: Construct, id: string, props: GreenlightServiceProps = {}) {
     super(scope, id);
+    // The access-log bucket enforces bucket-owner object ownership (no ACLs), so the buckets that
+    // log into it (the pipeline's) must be granted delivery by bucket policy. The flag is read
+    // on this bucket: set for this subtree, the construct works in apps that do not set it.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    // The first service of a stack keeps the historical defaults (deployed stacks must see the
+    // same family and prefix); every further one derives its own from its construct id, so two
+    // services in one stack never collide.
+    const siblings = otherServicesInStack(this);
+    const slug = idSlug(id);
     this.egress = props.egress ?? EgressMode.NAT_GATEWAY;
-    this.taskFamily = props.taskFamily ?? 'greenlight';
+    this.taskFamily = props.taskFamily ?? (siblings.length === 0 ? 'greenlight' : `greenlight-${slug}`.slice(0, 200));
     this.cpu = props.cpu ?? 256;
     this.memoryLimitMiB = props.memoryLimitMiB ?? 512;
     this.cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.X86_64;
@@ -102,7 +118,15 @@ export class GreenlightService extends Construct {
       model: this.llmModel,
       taskFamily: this.taskFamily,
       natGateways: props.natGateways,
-    });
+    }, this.node.path);
+    for (const other of siblings) {
+      if (!Token.isUnresolved(this.taskFamily) && other.taskFamily === this.taskFamily) {
+        throw new Error(`${this.node.path}: taskFamily '${this.taskFamily}' is already used by ${other.node.path}; give each service its own`);
+      }
+    }
+    const cachePrefix =
+      props.bootstrapCachePrefix ??
+      (siblings.length === 0 ? undefined : `${defaultCachePrefix(Stack.of(this).stackName).replace(/-bootstrap$/, '').slice(0, 12).replace(/-+$/, '')}-${slug.slice(0, 12)}-bs`);
 
     // ---- network ----
     const network = createServiceNetwork(this, {
@@ -144,19 +168,28 @@ export class GreenlightService extends Construct {
       logGroup: this.logGroup,
       apiKeySecret: this.apiKeySecret,
       bootstrapImage: props.bootstrapImage,
-      bootstrapCachePrefix: props.bootstrapCachePrefix,
+      bootstrapCachePrefix: cachePrefix,
+      path: this.node.path,
     });
+    for (const other of siblings) {
+      const mine = taskDefinitions.bootstrapCacheRule.ecrRepositoryPrefix ?? '';
+      if (!Token.isUnresolved(mine) && mine === other.bootstrapCacheRule.ecrRepositoryPrefix) {
+        throw new Error(`${this.node.path}: bootstrapCachePrefix '${mine}' is already used by ${other.node.path}; give each service its own`);
+      }
+    }
     this.taskDefinition = taskDefinitions.taskDefinition;
     this.container = taskDefinitions.container;
     this.bootstrapTaskDefinition = taskDefinitions.bootstrapTaskDefinition;
     this.bootstrapCacheRule = taskDefinitions.bootstrapCacheRule;
+    this.taskRole = taskDefinitions.taskRole;
+    this.executionRole = taskDefinitions.executionRole;
 
     // ---- cluster and service ----
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
-    this.service = new ecs.FargateService(this, 'Service', {
+    const fargateService = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.bootstrapTaskDefinition,
       // CDK then writes the family name (not the revision ARN) into the service, so the
@@ -176,19 +209,22 @@ export class GreenlightService extends Construct {
       enableECSManagedTags: true,
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
+    this.service = fargateService;
 
     // ---- load balancer ----
     const lb = createLoadBalancer(this, {
       vpc: this.vpc,
-      service: this.service,
+      service: fargateService,
       serviceSecurityGroup: this.serviceSecurityGroup,
       accessLogsBucket: this.accessLogsBucket,
       certificate: props.certificate,
       sslPolicyName: props.sslPolicyName,
       testListenerAllowedCidrs: props.testListenerAllowedCidrs,
+      path: this.node.path,
     });
     this.loadBalancerSecurityGroup = lb.loadBalancerSecurityGroup;
     this.loadBalancer = lb.loadBalancer;
+    this.loadBalancerFullName = lb.loadBalancer.loadBalancerFullName;
     this.blueTargetGroup = lb.blueTargetGroup;
     this.greenTargetGroup = lb.greenTargetGroup;
     this.productionListener = lb.productionListener;
@@ -198,7 +234,7 @@ export class GreenlightService extends Construct {
     this.testListenerUrl = lb.testListenerUrl;
 
     // ---- scaling and alarms ----
-    this.scaling = configureScaling(this.service, this.cluster, this.loadBalancer, {
+    this.scaling = configureScaling(fargateService, this.cluster, this.loadBalancer, {
       minCapacity,
       maxCapacity,
       targetCpuUtilizationPercent: props.targetCpuUtilizationPercent ?? 60,
@@ -213,7 +249,8 @@ export class GreenlightService extends Construct {
     this.latencyAlarm = alarms.latency;
     this.alarms = [alarms.serverErrors, alarms.unhealthyHosts, alarms.latency];
 
-    Aspects.of(this).add(new ExplicitIamActions());
+    // The constructs' own policies only: what a user grants the task role stays as they wrote it.
+    Aspects.of(this).add(new ExplicitIamActions([this.taskRole]));
     this.acknowledgeFindings();
   }
 
@@ -247,4 +284,16 @@ export class GreenlightService extends Construct {
       reason: 'This bucket is the access-log destination itself; logging it would log into itself.',
     });
   }
+}
+
+/** The GreenlightServices already constructed in the stack of `service`. */
+function otherServicesInStack(service: GreenlightService): GreenlightService[] {
+  return Stack.of(service)
+    .node.findAll()
+    .filter((c): c is GreenlightService => c instanceof GreenlightService && c !== service);
+}
+
+/** A construct id as lower-case letters, digits and dashes (task families and ECR prefixes). */
+function idSlug(id: string): string {
+  return id.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'service';
 }

@@ -30,6 +30,8 @@ export interface TaskDefinitionOptions {
   readonly apiKeySecret?: secretsmanager.ISecret;
   readonly bootstrapImage?: string;
   readonly bootstrapCachePrefix?: string;
+  /** The service's construct path, for validation errors. */
+  readonly path: string;
 }
 
 /** The application's task definition and the bootstrap one the service is created with. */
@@ -211,7 +213,7 @@ function createBootstrapTaskDefinition(
 ): { taskDefinition: ecs.FargateTaskDefinition; rule: ecr.CfnPullThroughCacheRule } {
   const stack = Stack.of(scope);
   const prefix = o.bootstrapCachePrefix ?? defaultCachePrefix(stack.stackName);
-  validateCachePrefix(prefix);
+  validateCachePrefix(prefix, o.path);
   const rule = new ecr.CfnPullThroughCacheRule(scope, 'BootstrapCacheRule', {
     ecrRepositoryPrefix: prefix,
     upstreamRegistry: 'ecr-public',

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { DEPLOYED_TAG_PREFIX, GreenlightService } from '../lib';
+import { GreenlightService } from '../lib';
+import { DEPLOYED_TAG_PREFIX } from '../lib/names';
 import { expiredBy, type Image } from './ecr-lifecycle';
 import { CONFIGURED, only, resources, statements, synth } from './helpers';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CODEBUILD_ENV } from '../lib';
+import { CODEBUILD_ENV } from '../lib/names';
 import { CONFIGURED, logicalId, only, resources, synth } from './helpers';
 
 describe('GreenlightPipeline', () => {
