@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import {
   Aspects,
   CfnResource,
@@ -11,17 +10,17 @@ import {
   aws_lambda as lambda,
   aws_logs as logs,
 } from 'aws-cdk-lib';
-import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { dropRedundantDependsOn } from './cfn';
 import { ExplicitIamActions, nagResource } from './iam';
 import { CONTRACT } from './names';
-import type { GreenlightService } from './service';
+import { prebuiltHookCode } from './hook-code';
+import type { IGreenlightDeployment, IGreenlightService } from './interfaces';
 
 /** Properties of {@link GreenlightDeployment}. */
 export interface GreenlightDeploymentProps {
-  /** The service to deploy blue/green. */
-  readonly service: GreenlightService;
+  /** The service to deploy blue/green (a GreenlightService, or your own implementation). */
+  readonly service: IGreenlightService;
   /**
    * How production traffic moves to green once the hook has green-lit it. Canary 10 % for
    * 5 minutes: the hook has already proven green on the test listener, so the canary exposes a
@@ -35,10 +34,12 @@ export interface GreenlightDeploymentProps {
    */
   readonly terminationWaitTime?: Duration;
   /**
-   * Cargo manifest of the hook crate.
-   * @default - runtime/hook/Cargo.toml of this repository
+   * The hook's code: a directory (or zip) whose `bootstrap` is the `greenlight-hook` binary for
+   * Lambda's provided.al2023 runtime on x86_64 (e.g. `lambda.Code.fromAsset(dir)` after
+   * `cargo build --release --target x86_64-unknown-linux-musl -p greenlight-hook`).
+   * @default - the prebuilt hook this package ships (built in the project's CI from the same release)
    */
-  readonly hookManifestPath?: string;
+  readonly hookCode?: lambda.Code;
   /**
    * The hook Lambda's timeout (its whole run, all smoke rounds).
    * @default Duration.minutes(5)
@@ -61,12 +62,12 @@ export interface GreenlightDeploymentProps {
  * (both target groups, production and test listeners, auto-rollback on failure, stop and the
  * service's alarms) and the green-light hook Lambda built from the Rust crate.
  */
-export class GreenlightDeployment extends Construct {
+export class GreenlightDeployment extends Construct implements IGreenlightDeployment {
   public readonly application: codedeploy.EcsApplication;
-  public readonly deploymentGroup: codedeploy.EcsDeploymentGroup;
+  public readonly deploymentGroup: codedeploy.IEcsDeploymentGroup;
   /** The role CodeDeploy acts with: explicit and scoped, no AWSCodeDeployRoleForECS. */
   public readonly codeDeployRole: iam.Role;
-  public readonly hook: RustFunction;
+  public readonly hook: lambda.IFunction;
   public readonly hookRole: iam.Role;
   /** The hook's CodeDeploy permissions (scoped to this deployment group and application). */
   public readonly hookDeploymentPolicy: iam.Policy;
@@ -121,11 +122,11 @@ export class GreenlightDeployment extends Construct {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Greenlight hook: report the lifecycle status of this deployment group only',
     });
-    this.hook = new RustFunction(this, 'Hook', {
-      manifestPath: props.hookManifestPath ?? path.join(__dirname, '..', '..', 'runtime', 'hook', 'Cargo.toml'),
-      binaryName: 'greenlight-hook',
-      runtime: 'provided.al2023',
-      // x86_64: the toolchain pinned in rust-toolchain.toml has that target; building arm64 needs another.
+    this.hook = new lambda.Function(this, 'Hook', {
+      code: props.hookCode ?? prebuiltHookCode(),
+      handler: 'bootstrap',
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      // x86_64: the static musl binary the package ships (rust-toolchain.toml pins that target).
       architecture: lambda.Architecture.X86_64,
       description: 'Greenlight: CodeDeploy AfterAllowTestTraffic hook (smoke-tests green on the test listener)',
       role: this.hookRole,
@@ -137,7 +138,7 @@ export class GreenlightDeployment extends Construct {
       logGroup: this.hookLogGroup,
       environment: {
         TEST_LISTENER_URL: service.testListenerUrl,
-        TEST_LISTENER_LOAD_BALANCER: service.loadBalancer.loadBalancerFullName,
+        TEST_LISTENER_LOAD_BALANCER: service.loadBalancerFullName,
         SMOKE_ROUNDS: String(smokeRounds),
         CONTAINER_NAME: CONTRACT.containerName,
       },
@@ -214,7 +215,7 @@ export class GreenlightDeployment extends Construct {
    * AWSCodeDeployRoleForECS managed policy, each scoped to this service, its listeners, alarms,
    * hook and task roles.
    */
-  private grantCodeDeploy(service: GreenlightService, stack: Stack): void {
+  private grantCodeDeploy(service: IGreenlightService, stack: Stack): void {
     const role = this.codeDeployRole;
     const taskSetArn = stack.formatArn({
       service: 'ecs',
@@ -251,7 +252,7 @@ export class GreenlightDeployment extends Construct {
           stack.formatArn({
             service: 'elasticloadbalancing',
             resource: 'listener-rule',
-            resourceName: `${service.loadBalancer.loadBalancerFullName}/*`,
+            resourceName: `${service.loadBalancerFullName}/*`,
           }),
         ],
       }),
@@ -262,8 +263,7 @@ export class GreenlightDeployment extends Construct {
         resources: service.alarms.map((alarm) => alarm.alarmArn),
       }),
     );
-    const passRoles = [service.taskDefinition.taskRole.roleArn];
-    if (service.taskDefinition.executionRole) passRoles.push(service.taskDefinition.executionRole.roleArn);
+    const passRoles = [service.taskRole.roleArn, service.executionRole.roleArn];
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
@@ -275,7 +275,7 @@ export class GreenlightDeployment extends Construct {
     this.hook.grantInvoke(role);
   }
 
-  private acknowledgeFindings(service: GreenlightService, stack: Stack): void {
+  private acknowledgeFindings(service: IGreenlightService, stack: Stack): void {
     Validations.of(this.hookRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecs:DescribeTaskDefinition (reading the green task definition\'s image to compare with /version) and the Lambda VPC network-interface actions (DescribeNetworkInterfaces also finds the ALB nodes\' addresses) have no resource-level permissions; both codedeploy actions are scoped to this deployment group.',
@@ -296,7 +296,7 @@ export class GreenlightDeployment extends Construct {
     const rules = stack.formatArn({
       service: 'elasticloadbalancing',
       resource: 'listener-rule',
-      resourceName: `${service.loadBalancer.loadBalancerFullName}/*`,
+      resourceName: `${service.loadBalancerFullName}/*`,
     });
     Validations.of(this.codeDeployRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResource(this, rules)}]`,

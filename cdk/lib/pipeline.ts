@@ -17,17 +17,16 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { dropRedundantDependsOn } from './cfn';
-import type { GreenlightDeployment } from './deployment';
 import { ExplicitIamActions, nagResource } from './iam';
-import { CONTRACT, type CodeBuildEnvName } from './names';
-import type { GreenlightService } from './service';
+import type { IGreenlightDeployment, IGreenlightService } from './interfaces';
+import { CONTRACT, DEPLOYED_TAG_PREFIX, type CodeBuildEnvName } from './names';
 
 /** Properties of {@link GreenlightPipeline}. */
 export interface GreenlightPipelineProps {
-  /** The service whose image the pipeline builds. */
-  readonly service: GreenlightService;
+  /** The service whose image the pipeline builds (a GreenlightService, or your own implementation). */
+  readonly service: IGreenlightService;
   /** The blue/green deployment the pipeline's Deploy stage starts. */
-  readonly deployment: GreenlightDeployment;
+  readonly deployment: IGreenlightDeployment;
   /**
    * ARN of an AVAILABLE CodeConnections (CodeStar connections) connection to GitHub, GitLab or
    * Bitbucket (created in the console, then completed with the provider's OAuth handshake).
@@ -77,13 +76,21 @@ export interface GreenlightPipelineProps {
 export class GreenlightPipeline extends Construct {
   public readonly pipeline: codepipeline.Pipeline;
   public readonly artifactBucket: s3.Bucket;
+  /**
+   * The CodeBuild cache (cargo registry, toolchain, target/): unversioned, so a build replaces the
+   * multi-GB cache instead of leaving a noncurrent copy of it behind.
+   */
+  public readonly cacheBucket: s3.Bucket;
+  /** Tags the image of every successful deployment `deployed-<tag>` (see the ECR lifecycle rules). */
+  public readonly markDeployedProject: codebuild.PipelineProject;
+  public readonly markDeployedAction: actions.CodeBuildAction;
   public readonly project: codebuild.PipelineProject;
   public readonly buildLogGroup: logs.LogGroup;
   public readonly sourceAction: actions.CodeStarConnectionsSourceAction;
   public readonly buildAction: actions.CodeBuildAction;
   public readonly deployAction: actions.CodeDeployEcsDeployAction;
   /** The environment CodeBuild gets (contract names), as CloudFormation values. */
-  public readonly buildEnvironment: Record<CodeBuildEnvName, string>;
+  public readonly buildEnvironment: { [name: string]: string };
 
   constructor(scope: Construct, id: string, props: GreenlightPipelineProps) {
     super(scope, id);
@@ -111,21 +118,31 @@ export class GreenlightPipeline extends Construct {
       serverAccessLogsPrefix: 'artifacts/',
       lifecycleRules: [
         { noncurrentVersionExpiration: Duration.days(30) },
+        // The build cache lived here before it moved to cacheBucket: this clears what is left.
         { prefix: 'codebuild-cache/', expiration: Duration.days(30) },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    this.cacheBucket = new s3.Bucket(this, 'BuildCache', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      versioned: false,
+      serverAccessLogsBucket: service.accessLogsBucket,
+      serverAccessLogsPrefix: 'build-cache/',
+      // A cache untouched for 30 days belongs to a branch or toolchain nobody builds any more.
+      lifecycleRules: [{ expiration: Duration.days(30), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      removalPolicy: RemovalPolicy.DESTROY,
+      autoDeleteObjects: false,
+    });
 
-    const taskDefinition = service.taskDefinition;
-    const executionRole = taskDefinition.executionRole;
-    if (!executionRole) throw new Error('service.taskDefinition has no execution role');
-    this.buildEnvironment = {
+    const environment: Record<CodeBuildEnvName, string> = {
       AWS_DEFAULT_REGION: Aws.REGION,
       AWS_ACCOUNT_ID: Aws.ACCOUNT_ID,
       ECR_REPOSITORY_URI: service.repository.repositoryUri,
       TASK_FAMILY: service.taskFamily,
-      TASK_EXECUTION_ROLE_ARN: executionRole.roleArn,
-      TASK_ROLE_ARN: taskDefinition.taskRole.roleArn,
+      TASK_EXECUTION_ROLE_ARN: service.executionRole.roleArn,
+      TASK_ROLE_ARN: service.taskRole.roleArn,
       LOG_GROUP_NAME: service.logGroup.logGroupName,
       CONTAINER_NAME: CONTRACT.containerName,
       CONTAINER_PORT: String(CONTRACT.containerPort),
@@ -140,6 +157,7 @@ export class GreenlightPipeline extends Construct {
       STOP_TIMEOUT_SECONDS: String(CONTRACT.stopTimeoutSeconds),
       HOOK_FUNCTION_NAME: deployment.hook.functionName,
     };
+    this.buildEnvironment = environment;
 
     this.buildLogGroup = new logs.LogGroup(this, 'BuildLogs', {
       retention: props.buildLogRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -163,7 +181,7 @@ export class GreenlightPipeline extends Construct {
         ]),
       ),
       timeout: props.buildTimeout ?? Duration.minutes(45),
-      cache: codebuild.Cache.bucket(this.artifactBucket, { prefix: 'codebuild-cache' }),
+      cache: codebuild.Cache.bucket(this.cacheBucket, { prefix: 'codebuild-cache' }),
       logging: { cloudWatch: { logGroup: this.buildLogGroup } },
     });
     // ECR: push to this repository only; the login token cannot be scoped (GetAuthorizationToken).
@@ -174,7 +192,7 @@ export class GreenlightPipeline extends Construct {
 
     const source = new codepipeline.Artifact('Source');
     const build = new codepipeline.Artifact('Build');
-    this.sourceAction = new actions.CodeStarConnectionsSourceAction({
+    this.sourceAction = new ConnectionSourceAction({
       actionName: 'Source',
       connectionArn: props.connectionArn,
       owner: props.repositoryOwner,
@@ -197,6 +215,14 @@ export class GreenlightPipeline extends Construct {
       appSpecTemplateFile: build.atPath('appspec.yaml'),
       containerImageInputs: [{ input: build, taskDefinitionPlaceholder: CONTRACT.imagePlaceholder }],
     });
+    // The full clone (codeBuildCloneOutput) makes CodeBuild use the connection itself.
+    grantUseConnection(this.project, props.connectionArn);
+    this.markDeployedProject = createMarkDeployedProject(this, service, this.buildLogGroup);
+    this.markDeployedAction = new actions.CodeBuildAction({
+      actionName: 'MarkDeployed',
+      project: this.markDeployedProject,
+      input: build,
+    });
     const pipelineRole = new iam.Role(this, 'PipelineRole', {
       assumedBy: new iam.ServicePrincipal('codepipeline.amazonaws.com'),
       description: 'Greenlight pipeline',
@@ -211,6 +237,7 @@ export class GreenlightPipeline extends Construct {
         { stageName: 'Source', actions: [this.sourceAction] },
         { stageName: 'Build', actions: [this.buildAction] },
         { stageName: 'Deploy', actions: [this.deployAction] },
+        { stageName: 'Release', actions: [this.markDeployedAction] },
       ],
       triggers: [
         {
@@ -243,25 +270,35 @@ export class GreenlightPipeline extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecr:GetAuthorizationToken (docker login) has no resource-level permissions; push and pull are scoped to the one repository.',
     });
-    const codebuildLogs = stack.formatArn({
-      service: 'logs',
-      resource: 'log-group',
-      resourceName: `/aws/codebuild/${this.project.projectName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    Validations.of(this).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, this.cacheBucket.arnForObjects('*'))}]`,
+      reason: 'The build cache gets generated object keys; the grant is on this one cache bucket.',
     });
-    Validations.of(this.project).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResource(this, codebuildLogs)}]`,
-      reason: 'CDK\'s default CodeBuild log-group grant (log streams get generated names); this project logs to its own log group.',
-    });
-    const reportGroups = stack.formatArn({
-      service: 'codebuild',
-      resource: 'report-group',
-      resourceName: `${this.project.projectName}-*`,
-    });
-    Validations.of(this.project).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResource(this, reportGroups)}]`,
-      reason: 'Test report groups the buildspec creates are named after this project; the pattern covers only those.',
-    });
+    for (const project of [this.project, this.markDeployedProject]) {
+      const codebuildLogs = stack.formatArn({
+        service: 'logs',
+        resource: 'log-group',
+        resourceName: `/aws/codebuild/${project.projectName}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+      Validations.of(project).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResource(this, codebuildLogs)}]`,
+        reason: 'CDK\'s default CodeBuild log-group grant (log streams get generated names); this project logs to its own log group.',
+      });
+      const reportGroups = stack.formatArn({
+        service: 'codebuild',
+        resource: 'report-group',
+        resourceName: `${project.projectName}-*`,
+      });
+      Validations.of(project).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResource(this, reportGroups)}]`,
+        reason: 'Test report groups the buildspec creates are named after this project; the pattern covers only those.',
+      });
+      Validations.of(project).acknowledge({
+        id: 'AwsSolutions-CB4',
+        reason: 'Build artifacts and cache are in SSE-S3 encrypted, SSL-only buckets; a customer-managed KMS key would add cost without a second principal to separate.',
+      });
+    }
     Validations.of(this.deployAction.actionProperties.role ?? this).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecs:RegisterTaskDefinition has no resource-level permissions; iam:PassRole is conditioned by CDK on iam:PassedToService ecs-tasks.amazonaws.com.',
@@ -270,9 +307,80 @@ export class GreenlightPipeline extends Construct {
       id: 'AwsSolutions-CB3',
       reason: 'Privileged mode runs the Docker daemon that builds and pushes the image; the build runs only the repository\'s own buildspec.yml.',
     });
-    Validations.of(this.project).acknowledge({
-      id: 'AwsSolutions-CB4',
-      reason: 'Build artifacts and cache are in the SSE-S3 encrypted, SSL-only artifact bucket; a customer-managed KMS key would add cost without a second principal to separate.',
-    });
   }
+}
+
+/**
+ * CDK grants `codestar-connections:UseConnection` on the connection. The console creates
+ * connections as `arn:aws:codeconnections:...` since July 2024, and IAM matches the action's
+ * service prefix to the resource's ("When specifying a resource in the IAM policy, the service
+ * prefix needs to match that of the resource", Developer Tools console user guide, "Connections
+ * rename"), so `codeconnections:UseConnection` (Service Authorization Reference, AWS
+ * CodeConnections: resource type `Connection`) is granted alongside for either kind of ARN.
+ */
+function grantUseConnection(grantee: iam.IGrantable, connectionArn: string): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({ actions: ['codeconnections:UseConnection'], resources: [connectionArn] }),
+  );
+}
+
+/** The CodeConnections source action, granting its role both service prefixes' UseConnection. */
+class ConnectionSourceAction extends actions.CodeStarConnectionsSourceAction {
+  private readonly connectionArn: string;
+
+  constructor(props: actions.CodeStarConnectionsSourceActionProps) {
+    super(props);
+    this.connectionArn = props.connectionArn;
+  }
+
+  protected override bound(
+    scope: Construct,
+    stage: codepipeline.IStage,
+    options: codepipeline.ActionBindOptions,
+  ): codepipeline.ActionConfig {
+    const config = super.bound(scope, stage, options);
+    grantUseConnection(options.role, this.connectionArn);
+    return config;
+  }
+}
+
+/**
+ * A small build that runs after a successful deployment: it adds the tag
+ * `deployed-<image tag>` to the image that now serves (ECR keeps immutable tags immutable but
+ * allows a new tag on the same manifest). The repository's lifecycle rules keep tagged-deployed
+ * images out of reach of the count rule, so failed builds can never expire what production runs.
+ */
+function createMarkDeployedProject(scope: Construct, service: IGreenlightService, logGroup: logs.ILogGroup): codebuild.PipelineProject {
+  const project = new codebuild.PipelineProject(scope, 'MarkDeployed', {
+    description: 'Greenlight: tag the image of a successful deployment deployed-<tag> (ECR lifecycle keeps it)',
+    environment: {
+      buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+      computeType: codebuild.ComputeType.SMALL,
+    },
+    environmentVariables: {
+      REPOSITORY_NAME: { value: service.repository.repositoryName },
+      DEPLOYED_TAG_PREFIX: { value: DEPLOYED_TAG_PREFIX },
+    },
+    timeout: Duration.minutes(10),
+    logging: { cloudWatch: { logGroup } },
+    buildSpec: codebuild.BuildSpec.fromObject({
+      version: '0.2',
+      env: { shell: 'bash' },
+      phases: {
+        build: {
+          commands: [
+            // imageDetail.json is the Build stage's record of the pushed image (ImageURI repo:tag).
+            'uri=$(jq -r .ImageURI imageDetail.json); tag=${uri##*:}; test -n "$tag"',
+            'deployed="$DEPLOYED_TAG_PREFIX$tag"',
+            'manifest=$(aws ecr batch-get-image --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$tag" --query "images[0].imageManifest" --output text)',
+            // A re-run of the stage finds the tag there already (tags are immutable): that is success.
+            'aws ecr put-image --repository-name "$REPOSITORY_NAME" --image-tag "$deployed" --image-manifest "$manifest" >/dev/null || aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$deployed" >/dev/null',
+            'echo "tagged $tag as $deployed"',
+          ],
+        },
+      },
+    }),
+  });
+  service.repository.grant(project, 'ecr:BatchGetImage', 'ecr:PutImage', 'ecr:DescribeImages');
+  return project;
 }

@@ -6,6 +6,7 @@ import {
   aws_certificatemanager as acm,
   aws_cloudwatch_actions as cwActions,
   aws_ecs as ecs,
+  aws_lambda as lambda,
   aws_secretsmanager as secretsmanager,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
@@ -14,7 +15,8 @@ import {
 import { Construct } from 'constructs';
 import { GreenlightDeployment } from './deployment';
 import { GreenlightPipeline } from './pipeline';
-import { EgressMode, GreenlightService, LlmProvider } from './service';
+import { GreenlightService } from './service';
+import { EgressMode, LlmProvider } from './service-props';
 
 /** What the app reads from cdk.json context (`cdk deploy -c key=value` works too). */
 export interface GreenlightSettings {
@@ -38,8 +40,13 @@ export interface GreenlightSettings {
 
 /** Properties of {@link GreenlightStack}. */
 export interface GreenlightStackProps extends StackProps {
-  /** The deployment's settings (see {@link settingsFromContext}). */
+  /** The deployment's settings (see {@link GreenlightStack.settingsFromContext}). */
   readonly settings: GreenlightSettings;
+  /**
+   * The green-light hook's code.
+   * @default - the prebuilt hook this package ships
+   */
+  readonly hookCode?: lambda.Code;
 }
 
 /** Placeholder used while `connectionArn` is unset, so `cdk synth` works on a fresh clone. */
@@ -50,7 +57,7 @@ export const PLACEHOLDER_CONNECTION_ARN =
  * Reads and checks the app's context. Unknown values are errors naming the key; missing required
  * ones (connection, repository) become warnings so `cdk synth` works with no context at all.
  */
-export function settingsFromContext(scope: Construct): GreenlightSettings {
+function settingsFromContext(scope: Construct): GreenlightSettings {
   const str = (key: string): string | undefined => {
     const value: unknown = scope.node.tryGetContext(key);
     if (value === undefined || value === null || value === '') return undefined;
@@ -109,6 +116,15 @@ export class GreenlightStack extends Stack {
   public readonly pipeline: GreenlightPipeline;
   public readonly alarmTopic?: sns.Topic;
 
+  /**
+   * The settings in the context of `scope` (cdk.json `context`, or `cdk synth -c key=value`):
+   * unknown values are errors naming the key; missing required ones (connection, repository)
+   * become warnings so `cdk synth` works with no context at all.
+   */
+  public static settingsFromContext(scope: Construct): GreenlightSettings {
+    return settingsFromContext(scope);
+  }
+
   constructor(scope: Construct, id: string, props: GreenlightStackProps) {
     super(scope, id, props);
     const s = props.settings;
@@ -132,7 +148,7 @@ export class GreenlightStack extends Stack {
       cpuArchitecture: s.cpuArchitecture,
       taskFamily: s.taskFamily,
     });
-    this.deployment = new GreenlightDeployment(this, 'GreenlightDeployment', { service: this.service });
+    this.deployment = new GreenlightDeployment(this, 'GreenlightDeployment', { service: this.service, hookCode: props.hookCode });
 
     if (!s.connectionArn) missing.push('connectionArn (a CodeConnections connection to your Git host)');
     if (!s.repositoryOwner || !s.repositoryName) missing.push('repository (owner/name of the source repository)');
@@ -184,8 +200,8 @@ export class GreenlightStack extends Stack {
     out('DeploymentGroupName', this.deployment.deploymentGroup.deploymentGroupName, 'CodeDeploy deployment group');
     out('HookFunctionName', this.deployment.hook.functionName, 'The green-light hook (HOOK_FUNCTION_NAME)');
     out('TaskFamily', this.service.taskFamily, 'Task definition family (TASK_FAMILY)');
-    out('TaskRoleArn', this.service.taskDefinition.taskRole.roleArn, 'TASK_ROLE_ARN');
-    out('TaskExecutionRoleArn', this.service.taskDefinition.executionRole?.roleArn ?? '', 'TASK_EXECUTION_ROLE_ARN');
+    out('TaskRoleArn', this.service.taskRole.roleArn, 'TASK_ROLE_ARN');
+    out('TaskExecutionRoleArn', this.service.executionRole.roleArn, 'TASK_EXECUTION_ROLE_ARN');
     out('LogGroupName', this.service.logGroup.logGroupName, 'LOG_GROUP_NAME');
     out('BuildProjectName', this.pipeline.project.projectName, 'CodeBuild project');
     if (this.service.apiKeySecret) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CONTRACT } from '../lib';
+import { CONTRACT } from '../lib/names';
 import { CONFIGURED, egressRules, groupIdOf, logicalId, only, resources, statements, synth } from './helpers';
 
 describe('GreenlightDeployment', () => {

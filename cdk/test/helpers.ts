@@ -1,6 +1,7 @@
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { GreenlightStack, settingsFromContext } from '../lib';
+import { hookCodeFromSource } from '../bin/hook-from-source';
+import { GreenlightStack } from '../lib';
 
 /** Context that a test adds to the app's (the keys of cdk.json / `-c`). */
 export type Context = Record<string, unknown>;
@@ -14,7 +15,10 @@ export function synth(context: Context = {}): { app: App; stack: GreenlightStack
       ...context,
     },
   });
-  const stack = new GreenlightStack(app, 'Greenlight', { settings: settingsFromContext(app) });
+  const stack = new GreenlightStack(app, 'Greenlight', {
+    settings: GreenlightStack.settingsFromContext(app),
+    hookCode: hookCodeFromSource(),
+  });
   return { app, stack, template: Template.fromStack(stack) };
 }
 

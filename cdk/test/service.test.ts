@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CONTRACT } from '../lib';
+import { CONTRACT } from '../lib/names';
 import { CONFIGURED, groupIdOf, ingressRules, logicalId as logicalIdIn, only, resources, synth } from './helpers';
 
 describe('GreenlightService', () => {

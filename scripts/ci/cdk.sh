@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # CDK app: types, lint, unit tests, an offline `cdk synth` (no context, no AWS credentials) that
 # bundles the hook and runs cdk-nag's AwsSolutions checks (any unacknowledged finding fails the
-# synth), and cfn-lint on every synthesized template (errors and warnings both fail).
+# synth), and cfn-lint on every synthesized template (errors and warnings both fail); then the
+# construct library's packages and their two consumer apps (scripts/ci/package.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-apt_install binutils # objdump, for the bundled hook check
+# readelf for the bundled hook check; musl-gcc for the hook's C code (ring, aws-lc-sys).
+apt_install binutils musl-tools
 python_env
 npm_ci "$ROOT/cdk"
 cd "$ROOT/cdk"
@@ -16,8 +18,9 @@ step "node --test"
 node --import tsx --test test/*.test.ts
 
 # No credentials of any kind, so nothing can reach an account; the stack is environment-agnostic.
-# The first synth bundles the hook Lambda for real, as `cdk deploy` does (cargo-lambda-cdk runs
-# `cargo lambda build --release` into the shared target directory), and the bundle is checked.
+# The first synth bundles the hook Lambda for real, as `cdk deploy` does (bin/hook-from-source.ts
+# runs `cargo build --release --target x86_64-unknown-linux-musl -p greenlight-hook` into the
+# shared target directory; no cargo-lambda, no Docker), and the bundle is checked.
 # The second variant has the same hook, so it skips bundling (GREENLIGHT_SKIP_BUNDLING=1).
 offline_cdk() {
   env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
@@ -28,7 +31,7 @@ out=$ROOT/cdk/cdk.out
 https=$(mktemp -d)
 trap 'rm -rf "$https"' EXIT
 rm -rf "$out"
-step "cdk synth: no context, hook bundled by cargo lambda (cdk-nag AwsSolutions)"
+step "cdk synth: no context, hook built by cargo (cdk-nag AwsSolutions)"
 offline_cdk synth --quiet --output "$out"
 step "the bundled hook"
 GREENLIGHT_CDK_OUT=$out node --import tsx --test test/synthesized/*.check.ts
@@ -41,3 +44,5 @@ GREENLIGHT_SKIP_BUNDLING=1 offline_cdk synth --quiet --output "$https" \
   -c domainName=chat.example.com -c alarmEmail=ops@example.com -c cpuArchitecture=ARM64
 step "cfn-lint"
 cfn-lint "$out"/*.template.json "$https"/*.template.json
+
+bash "$ROOT/scripts/ci/package.sh"
