@@ -3,6 +3,8 @@
 //! resources created through the real Rust SDK clients.
 #![allow(dead_code)] // each test target uses a different part of the support module
 
+pub mod ecs;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
