@@ -12,5 +12,7 @@ export {
   type GreenlightServiceProps,
 } from './service';
 export { GreenlightDeployment, type GreenlightDeploymentProps } from './deployment';
+export { DeploymentEngine, EcsTrafficShift, type EcsDeploymentOptions } from './deployment-engine';
+export { GreenlightEcsDeployment, type GreenlightEcsDeploymentProps } from './ecs-deployment';
 export { GreenlightPipeline, type GreenlightPipelineProps } from './pipeline';
 export { GreenlightStack, type GreenlightStackProps, settingsFromContext, type GreenlightSettings } from './stack';

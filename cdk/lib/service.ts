@@ -1,8 +1,13 @@
 import {
   Aspects,
+  CfnCondition,
+  CfnParameter,
+  type CfnResource,
   Duration,
+  Fn,
   RemovalPolicy,
   Stack,
+  Token,
   Validations,
   aws_cloudwatch as cloudwatch,
   aws_ec2 as ec2,
@@ -14,6 +19,8 @@ import {
   aws_secretsmanager as secretsmanager,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { DeploymentEngine, ecsStrategyProps } from './deployment-engine';
+import { type EcsTraffic, configureEcsTraffic } from './ecs-traffic';
 import { ExplicitIamActions, nagResource } from './iam';
 import { allowTestTraffic, createAccessLogsBucket, createLoadBalancer } from './load-balancer';
 import { configureScaling, createAlarms } from './monitoring';
@@ -26,13 +33,20 @@ export { EgressMode, LlmProvider, REFERENCE_IMAGE_TAG, type GreenlightServicePro
 export { asciiOnly } from './validation';
 
 /**
- * The Greenlight chat service: VPC, ECS cluster, Fargate service under the CODE_DEPLOY controller,
- * an internet-facing ALB with a production and a test listener, blue and green target groups,
- * autoscaling and the alarms CodeDeploy rolls back on.
+ * The Greenlight chat service: VPC, ECS cluster, Fargate service, an internet-facing ALB with a
+ * production and a test listener, blue and green target groups, autoscaling and the alarms a
+ * deployment rolls back on.
  *
- * CloudFormation creates the service once from a bootstrap task definition family and never
- * updates its task definition afterwards (see cdk/README.md, "Redeploying the stack"); every
- * change of the running container goes through the pipeline's `taskdef.json`.
+ * CodeDeploy engine (the default): the CODE_DEPLOY controller. CloudFormation creates the
+ * service once from a bootstrap task definition family and never updates its task definition
+ * afterwards (see cdk/README.md, "Redeploying the stack"); every change of the running
+ * container goes through the pipeline's `taskdef.json`.
+ *
+ * ECS engine: the ECS controller with a blue/green strategy, both target groups and a listener
+ * rule per listener, the circuit breaker and the alarms. The application's task definition
+ * runs the image tag in the `ImageTag` stack parameter, which the pipeline sets through a
+ * CloudFormation update; while it is empty (a new stack) the service runs the bootstrap
+ * task definition.
  */
 export class GreenlightService extends Construct {
   public readonly vpc: ec2.IVpc;
@@ -78,6 +92,14 @@ export class GreenlightService extends Construct {
   public readonly llmProvider: LlmProvider;
   public readonly llmModel: string;
   public readonly openAiBaseUrl: string;
+  public readonly deploymentEngine: DeploymentEngine;
+  /**
+   * ECS engine: the stack parameter with the image tag the service runs (set by the pipeline,
+   * kept by `cdk deploy`, which reuses a parameter's previous value).
+   */
+  public readonly imageTagParameter?: CfnParameter;
+  /** ECS engine: the listener rules ECS shifts traffic with, and its load balancer role. */
+  public readonly ecsTraffic?: EcsTraffic;
 
   constructor(scope: Construct, id: string, props: GreenlightServiceProps = {}) {
     super(scope, id);
@@ -89,6 +111,12 @@ export class GreenlightService extends Construct {
     this.llmProvider = props.llmProvider ?? LlmProvider.OFFLINE;
     this.llmModel = props.llmModel ?? '';
     this.openAiBaseUrl = props.openAiBaseUrl ?? '';
+    this.deploymentEngine = props.deploymentEngine ?? DeploymentEngine.CODEDEPLOY;
+    const ecsEngine = this.deploymentEngine === DeploymentEngine.ECS;
+    if (!ecsEngine && props.ecsDeployment) {
+      throw new Error('ecsDeployment: applies to deploymentEngine DeploymentEngine.ECS only');
+    }
+    const ecsStrategy = ecsEngine ? ecsStrategyProps(props.ecsDeployment) : undefined;
     const minCapacity = props.minCapacity ?? 2;
     const maxCapacity = props.maxCapacity ?? 6;
     validateServiceSettings({
@@ -129,6 +157,19 @@ export class GreenlightService extends Construct {
     }
 
     // ---- task definitions ----
+    let hasImage: CfnCondition | undefined;
+    if (ecsEngine) {
+      this.imageTagParameter = new CfnParameter(this, 'ImageTag', {
+        type: 'String',
+        default: '',
+        // An ECR tag (what scripts/ship/build.sh pushes: the commit id), or empty.
+        allowedPattern: '^$|^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$',
+        description: 'Image tag (in the stack\'s repository) the service runs; set by the pipeline. Empty: the bootstrap placeholder.',
+      });
+      hasImage = new CfnCondition(this, 'HasImage', {
+        expression: Fn.conditionNot(Fn.conditionEquals(this.imageTagParameter.valueAsString, '')),
+      });
+    }
     const taskDefinitions = createTaskDefinitions(this, {
       taskFamily: this.taskFamily,
       cpu: this.cpu,
@@ -142,6 +183,7 @@ export class GreenlightService extends Construct {
       apiKeySecret: this.apiKeySecret,
       bootstrapImage: props.bootstrapImage,
       bootstrapCachePrefix: props.bootstrapCachePrefix,
+      imageTag: this.imageTagParameter?.valueAsString,
     });
     this.taskDefinition = taskDefinitions.taskDefinition;
     this.container = taskDefinitions.container;
@@ -155,10 +197,16 @@ export class GreenlightService extends Construct {
     });
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
-      taskDefinition: this.bootstrapTaskDefinition,
-      // CDK then writes the family name (not the revision ARN) into the service, so the
-      // service's TaskDefinition property never changes after creation.
-      deploymentController: { type: ecs.DeploymentControllerType.CODE_DEPLOY },
+      // CodeDeploy: CDK then writes the family name (not the revision ARN) into the service, so
+      // the service's TaskDefinition property never changes after creation. ECS: see below.
+      taskDefinition: ecsEngine ? this.taskDefinition : this.bootstrapTaskDefinition,
+      deploymentController: {
+        type: ecsEngine ? ecs.DeploymentControllerType.ECS : ecs.DeploymentControllerType.CODE_DEPLOY,
+      },
+      // ECS engine: the strategy, bake time and steps (AWS::ECS::Service DeploymentConfiguration
+      // Strategy, BakeTimeInMinutes, CanaryConfiguration, LinearConfiguration), and the circuit
+      // breaker: green tasks that keep failing to start roll the deployment back.
+      ...(ecsStrategy ? { ...ecsStrategy, circuitBreaker: { enable: true, rollback: true } } : {}),
       desiredCount: minCapacity,
       assignPublicIp: false,
       vpcSubnets: this.taskSubnets,
@@ -170,6 +218,15 @@ export class GreenlightService extends Construct {
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
 
+    if (hasImage) {
+      // The application's revision exists once the pipeline has set ImageTag; until then the
+      // service runs the bootstrap placeholder (the hook passes that family unchecked).
+      (this.taskDefinition.node.defaultChild as CfnResource).cfnOptions.condition = hasImage;
+      (this.service.node.defaultChild as ecs.CfnService).taskDefinition = Token.asString(
+        Fn.conditionIf(hasImage.logicalId, this.taskDefinition.taskDefinitionArn, this.bootstrapTaskDefinition.taskDefinitionArn),
+      );
+    }
+
     // ---- load balancer ----
     const lb = createLoadBalancer(this, {
       vpc: this.vpc,
@@ -178,6 +235,7 @@ export class GreenlightService extends Construct {
       accessLogsBucket: this.accessLogsBucket,
       certificate: props.certificate,
       testListenerAllowedCidrs: props.testListenerAllowedCidrs,
+      attachService: !ecsEngine,
     });
     this.loadBalancerSecurityGroup = lb.loadBalancerSecurityGroup;
     this.loadBalancer = lb.loadBalancer;
@@ -188,6 +246,15 @@ export class GreenlightService extends Construct {
     this.testListener = lb.testListener;
     this.url = lb.url;
     this.testListenerUrl = lb.testListenerUrl;
+    if (ecsEngine) {
+      this.ecsTraffic = configureEcsTraffic(this, {
+        service: this.service,
+        blueTargetGroup: this.blueTargetGroup,
+        greenTargetGroup: this.greenTargetGroup,
+        productionListener: this.productionListener,
+        testListener: this.testListener,
+      });
+    }
 
     // ---- scaling and alarms ----
     this.scaling = configureScaling(this.service, this.cluster, this.loadBalancer, {
@@ -204,6 +271,14 @@ export class GreenlightService extends Construct {
     this.unhealthyHostsAlarm = alarms.unhealthyHosts;
     this.latencyAlarm = alarms.latency;
     this.alarms = [alarms.serverErrors, alarms.unhealthyHosts, alarms.latency];
+    if (ecsEngine) {
+      // The same alarms CodeDeploy stops on: in alarm during a deployment (bake time included),
+      // ECS rolls it back (DeploymentConfiguration.Alarms with Rollback).
+      this.service.enableDeploymentAlarms(
+        this.alarms.map((alarm) => alarm.alarmName),
+        { behavior: ecs.AlarmBehavior.ROLLBACK_ON_ALARM },
+      );
+    }
 
     Aspects.of(this).add(new ExplicitIamActions());
     this.acknowledgeFindings();
@@ -232,6 +307,12 @@ export class GreenlightService extends Construct {
       Validations.of(executionRole).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagResource(this, Stack.of(this).formatArn({ service: 'ecr', resource: 'repository', resourceName: `${this.bootstrapCacheRule.ecrRepositoryPrefix}/*` }))}]`,
         reason: 'The pull-through cache creates its repositories under this prefix on the first pull; the prefix is this stack\'s own.',
+      });
+    }
+    if (this.ecsTraffic) {
+      Validations.of(this.ecsTraffic.loadBalancerRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'elasticloadbalancing:Describe* have no resource-level permissions; RegisterTargets, DeregisterTargets, ModifyListener and ModifyRule are scoped to this service\'s two target groups, two listeners and two rules.',
       });
     }
     Validations.of(this.accessLogsBucket).acknowledge({

@@ -30,6 +30,11 @@ export interface TaskDefinitionOptions {
   readonly apiKeySecret?: secretsmanager.ISecret;
   readonly bootstrapImage?: string;
   readonly bootstrapCachePrefix?: string;
+  /**
+   * The tag (in `repository`) the application's task definition runs.
+   * @default REFERENCE_IMAGE_TAG (CodeDeploy: never run, the pipeline registers its own revisions)
+   */
+  readonly imageTag?: string;
 }
 
 /** The application's task definition and the bootstrap one the service is created with. */
@@ -70,7 +75,7 @@ export function createTaskDefinitions(scope: Construct, o: TaskDefinitionOptions
   });
   const container = taskDefinition.addContainer('Container', {
     containerName: CONTRACT.containerName,
-    image: ecs.ContainerImage.fromEcrRepository(o.repository, REFERENCE_IMAGE_TAG),
+    image: ecs.ContainerImage.fromEcrRepository(o.repository, o.imageTag ?? REFERENCE_IMAGE_TAG),
     essential: true,
     portMappings: [
       { containerPort: CONTRACT.containerPort, protocol: ecs.Protocol.TCP, name: 'http', appProtocol: ecs.AppProtocol.http },

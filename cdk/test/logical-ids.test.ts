@@ -16,6 +16,7 @@ type ById = Record<string, string[]>;
 const ADDED: Readonly<Record<string, ById>> = {
   default: {},
   'https-vpc-endpoints': {},
+  ecs: {},
 };
 
 function pairs(byType: ById): Set<string> {
