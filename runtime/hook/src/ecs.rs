@@ -379,14 +379,15 @@ impl Hook {
         .await;
         let mut verdict = match lookup {
             Ok(Ok(target)) if is_bootstrap(config, &target.task_definition) => {
-                let mut v = Verdict::failed(format!(
+                let reason = format!(
                     "green runs the bootstrap placeholder ({}), the stack's first revision before any image was pushed: nothing to check",
                     target.task_definition
-                ));
-                v.passed = true;
-                v.target = Some(target);
+                );
                 progress.rounds_passed = rounds;
-                return (HookStatus::Succeeded, v);
+                return (
+                    HookStatus::Succeeded,
+                    Verdict::passed_unchecked(reason, target),
+                );
             }
             Ok(Ok(target)) => {
                 green::check(&self.aws, config, target, progress.rounds_passed, run_until).await
@@ -479,13 +480,10 @@ fn log_ecs(
     let progress = &response.hook_details.greenlight;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let outcome = response.hook_status.as_str();
-    let fields = (
-        progress.revision.as_str(),
-        progress.expected_image.as_deref().unwrap_or(""),
-        response.task_definition.as_deref().unwrap_or(""),
-        green::timings_json(&response.checks),
-    );
-    let (revision, expected_image, task_definition, checks) = fields;
+    let revision = progress.revision.as_str();
+    let expected_image = progress.expected_image.as_deref().unwrap_or("");
+    let task_definition = response.task_definition.as_deref().unwrap_or("");
+    let checks = green::timings_json(&response.checks);
     match response.hook_status {
         HookStatus::Failed => tracing::warn!(
             execution_id,

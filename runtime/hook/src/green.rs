@@ -43,6 +43,15 @@ impl Verdict {
         }
     }
 
+    /// A verdict reached without running the checks.
+    pub fn passed_unchecked(reason: String, target: Target) -> Self {
+        Self {
+            passed: true,
+            target: Some(target),
+            ..Self::failed(reason)
+        }
+    }
+
     /// Why finding the image failed, as a verdict.
     pub fn lookup_failed(error: &AwsError) -> Self {
         let mut verdict = Self::failed(error.to_string());

@@ -30,7 +30,7 @@ pub enum HookError {
         message: String,
     },
     #[error(
-        "the hook was invoked at ECS lifecycle stage {0}, where green has no test traffic to check; register it at POST_TEST_TRAFFIC_SHIFT"
+        "the hook was invoked at ECS lifecycle stage {0}; it checks green only at POST_TEST_TRAFFIC_SHIFT (all test traffic, no production traffic yet): register it there"
     )]
     UnsupportedStage(String),
     #[error("{reason} (reporting Failed: {reported})")]
