@@ -1,20 +1,18 @@
 import {
   Aspects,
-  CfnResource,
   Duration,
   Stack,
   Validations,
   aws_codedeploy as codedeploy,
-  aws_ec2 as ec2,
+  type aws_ec2 as ec2,
   aws_iam as iam,
-  aws_lambda as lambda,
-  aws_logs as logs,
+  type aws_lambda as lambda,
+  type aws_logs as logs,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { dropRedundantDependsOn } from './cfn';
+import { DeploymentEngine } from './deployment-engine';
+import { createHookFunction, validateHookSettings } from './hook';
 import { ExplicitIamActions, nagResource } from './iam';
-import { CONTRACT } from './names';
-import { prebuiltHookCode } from './hook-code';
 import type { IGreenlightDeployment, IGreenlightService } from './interfaces';
 
 /** Properties of {@link GreenlightDeployment}. */
@@ -77,90 +75,28 @@ export class GreenlightDeployment extends Construct implements IGreenlightDeploy
   constructor(scope: Construct, id: string, props: GreenlightDeploymentProps) {
     super(scope, id);
     const { service } = props;
+    if (service.deploymentEngine !== DeploymentEngine.CODEDEPLOY) {
+      throw new Error(`${this.node.path}: the service must be created with deploymentEngine DeploymentEngine.CODEDEPLOY (use GreenlightEcsDeployment for DeploymentEngine.ECS)`);
+    }
     const stack = Stack.of(this);
     const smokeRounds = props.smokeRounds ?? 3;
-    if (!Number.isInteger(smokeRounds) || smokeRounds < 1 || smokeRounds > 20) {
-      throw new Error(`smokeRounds: must be an integer from 1 to 20, got ${smokeRounds}`);
-    }
     const hookTimeout = props.hookTimeout ?? Duration.minutes(5);
-    if (hookTimeout.toSeconds() < 30 || hookTimeout.toSeconds() > 900) {
-      throw new Error(`hookTimeout: must be 30 s to 15 min (the Lambda limit), got ${hookTimeout.toSeconds()} s`);
-    }
+    validateHookSettings(smokeRounds, hookTimeout);
 
-    // ---- the green-light hook ----
-    this.hookSecurityGroup = new ec2.SecurityGroup(this, 'HookSecurityGroup', {
-      vpc: service.vpc,
-      description: 'Greenlight hook: HTTPS to AWS APIs, HTTP to the test listener',
-      allowAllOutbound: false,
-    });
-    // The hook connects to the ALB nodes' private addresses (it looks them up per invocation),
-    // so the path stays inside the VPC in either egress mode and the test listener can admit
-    // exactly this security group; the public addresses would need a NAT and would hide it.
-    this.hookSecurityGroup.addEgressRule(
-      service.loadBalancerSecurityGroup,
-      ec2.Port.tcp(CONTRACT.testListenerPort),
-      'Test listener at the ALB nodes private addresses',
-    );
-    service.allowTestTrafficFrom(this.hookSecurityGroup, 'Test listener from the green-light hook');
-    if (service.endpointSecurityGroup) {
-      this.hookSecurityGroup.addEgressRule(
-        service.endpointSecurityGroup,
-        ec2.Port.tcp(443),
-        'HTTPS to the CodeDeploy, ECS and EC2 interface endpoints',
-      );
-    } else {
-      this.hookSecurityGroup.addEgressRule(
-        ec2.Peer.anyIpv4(),
-        ec2.Port.tcp(443),
-        'HTTPS to the CodeDeploy, ECS and EC2 APIs through the NAT',
-      );
-    }
-    this.hookLogGroup = new logs.LogGroup(this, 'HookLogs', {
-      retention: props.hookLogRetention ?? logs.RetentionDays.ONE_MONTH,
-    });
-    this.hookRole = new iam.Role(this, 'HookRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Greenlight hook: report the lifecycle status of this deployment group only',
-    });
-    this.hook = new lambda.Function(this, 'Hook', {
-      code: props.hookCode ?? prebuiltHookCode(),
-      handler: 'bootstrap',
-      runtime: lambda.Runtime.PROVIDED_AL2023,
-      // x86_64: the static musl binary the package ships (rust-toolchain.toml pins that target).
-      architecture: lambda.Architecture.X86_64,
+    // ---- the green-light hook (shared with the ECS engine) ----
+    const hookFunction = createHookFunction(this, {
+      service,
       description: 'Greenlight: CodeDeploy AfterAllowTestTraffic hook (smoke-tests green on the test listener)',
-      role: this.hookRole,
-      vpc: service.vpc,
-      vpcSubnets: service.taskSubnets,
-      securityGroups: [this.hookSecurityGroup],
+      roleDescription: 'Greenlight hook: report the lifecycle status of this deployment group only',
+      code: props.hookCode,
       timeout: hookTimeout,
-      memorySize: 256,
-      logGroup: this.hookLogGroup,
-      environment: {
-        TEST_LISTENER_URL: service.testListenerUrl,
-        TEST_LISTENER_LOAD_BALANCER: service.loadBalancerFullName,
-        SMOKE_ROUNDS: String(smokeRounds),
-        CONTAINER_NAME: CONTRACT.containerName,
-      },
+      smokeRounds,
+      logRetention: props.hookLogRetention,
     });
-    this.hookLogGroup.grantWrite(this.hookRole);
-    dropRedundantDependsOn(this.hook.node.defaultChild as CfnResource, this.hookRole.node.defaultChild as CfnResource);
-    // A Lambda in a VPC manages its own network interfaces (what AWSLambdaVPCAccessExecutionRole
-    // grants, written out instead of attaching the managed policy). DescribeNetworkInterfaces
-    // also finds the ALB nodes' private addresses.
-    this.hookRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeSubnets',
-          'ec2:DeleteNetworkInterface',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-        ],
-        resources: ['*'],
-      }),
-    );
+    this.hook = hookFunction.hook;
+    this.hookRole = hookFunction.hookRole;
+    this.hookSecurityGroup = hookFunction.hookSecurityGroup;
+    this.hookLogGroup = hookFunction.hookLogGroup;
 
     // ---- CodeDeploy ----
     this.application = new codedeploy.EcsApplication(this, 'Application');

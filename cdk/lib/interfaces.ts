@@ -1,4 +1,5 @@
 import type {
+  CfnParameter,
   aws_cloudwatch as cloudwatch,
   aws_codedeploy as codedeploy,
   aws_ec2 as ec2,
@@ -12,6 +13,7 @@ import type {
   aws_secretsmanager as secretsmanager,
 } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import type { DeploymentEngine } from './deployment-engine';
 import type { LlmProvider } from './service-props';
 
 /**
@@ -24,8 +26,13 @@ export interface IGreenlightService extends IConstruct {
   readonly vpc: ec2.IVpc;
   /** The subnets of the tasks (and of the hook). */
   readonly taskSubnets: ec2.SubnetSelection;
-  /** The ECS service under the CODE_DEPLOY deployment controller. */
+  /**
+   * The ECS service: under the CODE_DEPLOY deployment controller (CodeDeploy engine) or the ECS
+   * one (ECS engine).
+   */
   readonly service: ecs.IBaseService;
+  /** What runs the service's blue/green deployments; the deployment construct must match it. */
+  readonly deploymentEngine: DeploymentEngine;
   /** The cluster of {@link service}. */
   readonly cluster: ecs.ICluster;
   /** The image repository the pipeline pushes to. */
@@ -83,6 +90,32 @@ export interface IGreenlightService extends IConstruct {
 export interface IGreenlightDeployment extends IConstruct {
   /** The deployment group the pipeline's Deploy stage deploys to. */
   readonly deploymentGroup: codedeploy.IEcsDeploymentGroup;
+  /** The green-light hook (`HOOK_FUNCTION_NAME`). */
+  readonly hook: lambda.IFunction;
+}
+
+/**
+ * What GreenlightEcsDeployment and the pipeline's ECS deploy step need from a service under the
+ * ECS engine ({@link DeploymentEngine.ECS}). GreenlightService implements it.
+ */
+export interface IGreenlightEcsService extends IGreenlightService {
+  /** The bootstrap placeholder's task definition family: the hook passes that revision unchecked. */
+  readonly bootstrapTaskFamily: string;
+  /**
+   * The stack parameter with the image tag the service runs: the pipeline's Deploy stage sets it
+   * with a CloudFormation update of the service's stack.
+   * @default - none (a service under the CodeDeploy engine)
+   */
+  readonly imageTagParameter?: CfnParameter;
+
+  /** Registers a lifecycle hook of the service's ECS blue/green deployments. */
+  addLifecycleHook(target: ecs.IDeploymentLifecycleHookTarget): void;
+}
+
+/** What GreenlightPipeline needs from an ECS blue/green deployment. */
+export interface IGreenlightEcsDeployment extends IConstruct {
+  /** The service the deployment belongs to: the pipeline sets its image tag parameter. */
+  readonly service: IGreenlightEcsService;
   /** The green-light hook (`HOOK_FUNCTION_NAME`). */
   readonly hook: lambda.IFunction;
 }

@@ -30,6 +30,12 @@ export interface LoadBalancerOptions {
   readonly testListenerAllowedCidrs?: string[];
   /** The service's construct path, for validation errors. */
   readonly path: string;
+  /**
+   * Register the service in the blue target group here (CodeDeploy). The ECS engine registers
+   * it itself, with green as the alternate target group (ecs-traffic.ts).
+   * @default true
+   */
+  readonly attachService?: boolean;
 }
 
 /** The internet-facing ALB with its blue and green target groups and both listeners. */
@@ -71,7 +77,7 @@ export function createLoadBalancer(scope: Construct, o: LoadBalancerOptions): Se
 
   const blueTargetGroup = createTargetGroup(scope, 'BlueTargetGroup', o.vpc);
   const greenTargetGroup = createTargetGroup(scope, 'GreenTargetGroup', o.vpc);
-  o.service.attachToApplicationTargetGroup(blueTargetGroup);
+  if (o.attachService ?? true) o.service.attachToApplicationTargetGroup(blueTargetGroup);
 
   let productionListener: elbv2.ApplicationListener;
   let redirectListener: elbv2.ApplicationListener | undefined;

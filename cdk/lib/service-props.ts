@@ -1,3 +1,4 @@
+import type { DeploymentEngine, EcsDeploymentOptions } from './deployment-engine';
 import type {
   Duration,
   aws_certificatemanager as acm,
@@ -178,4 +179,17 @@ export interface GreenlightServiceProps {
    * @default - derived from the stack name
    */
   readonly bootstrapCachePrefix?: string;
+  /**
+   * What runs the blue/green deployments: CodeDeploy (the CODE_DEPLOY controller; deploy with
+   * GreenlightDeployment) or Amazon ECS itself (the ECS controller; deploy with
+   * GreenlightEcsDeployment). Changing it on a deployed stack replaces the service
+   * (docs/blue-green.md, "Moving between engines").
+   * @default DeploymentEngine.CODEDEPLOY
+   */
+  readonly deploymentEngine?: DeploymentEngine;
+  /**
+   * How the ECS engine shifts production traffic and how long it bakes. ECS engine only.
+   * @default - BLUE_GREEN, 5 minutes bake time
+   */
+  readonly ecsDeployment?: EcsDeploymentOptions;
 }

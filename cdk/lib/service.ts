@@ -1,6 +1,10 @@
 import {
   Aspects,
+  CfnCondition,
+  CfnParameter,
+  type CfnResource,
   Duration,
+  Fn,
   RemovalPolicy,
   Stack,
   Token,
@@ -16,8 +20,10 @@ import {
   aws_secretsmanager as secretsmanager,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { DeploymentEngine, ecsStrategyProps } from './deployment-engine';
+import { type EcsTraffic, configureEcsTraffic } from './ecs-traffic';
 import { ExplicitIamActions, nagResource } from './iam';
-import type { IGreenlightService } from './interfaces';
+import type { IGreenlightEcsService, IGreenlightService } from './interfaces';
 import { allowTestTraffic, createAccessLogsBucket, createLoadBalancer } from './load-balancer';
 import { configureScaling, createAlarms } from './monitoring';
 import { createServiceNetwork } from './network';
@@ -30,15 +36,22 @@ import { defaultCachePrefix, validateServiceSettings } from './validation';
 export const INITIAL_DESIRED_COUNT = 2;
 
 /**
- * The Greenlight chat service: VPC, ECS cluster, Fargate service under the CODE_DEPLOY controller,
- * an internet-facing ALB with a production and a test listener, blue and green target groups,
- * autoscaling and the alarms CodeDeploy rolls back on.
+ * The Greenlight chat service: VPC, ECS cluster, Fargate service, an internet-facing ALB with a
+ * production and a test listener, blue and green target groups, autoscaling and the alarms a
+ * deployment rolls back on.
  *
- * CloudFormation creates the service once from a bootstrap task definition family and never
- * updates its task definition afterwards (see cdk/README.md, "Redeploying the stack"); every
- * change of the running container goes through the pipeline's `taskdef.json`.
+ * CodeDeploy engine (the default): the CODE_DEPLOY controller. CloudFormation creates the
+ * service once from a bootstrap task definition family and never updates its task definition
+ * afterwards (see cdk/README.md, "Redeploying the stack"); every change of the running
+ * container goes through the pipeline's `taskdef.json`.
+ *
+ * ECS engine: the ECS controller with a blue/green strategy, both target groups and a listener
+ * rule per listener, the circuit breaker and the alarms. The application's task definition
+ * runs the image tag in the `ImageTag` stack parameter, which the pipeline sets through a
+ * CloudFormation update; while it is empty (a new stack) the service runs the bootstrap
+ * task definition.
  */
-export class GreenlightService extends Construct implements IGreenlightService {
+export class GreenlightService extends Construct implements IGreenlightService, IGreenlightEcsService {
   public readonly vpc: ec2.IVpc;
   public readonly egress: EgressMode;
   public readonly taskSubnets: ec2.SubnetSelection;
@@ -88,6 +101,15 @@ export class GreenlightService extends Construct implements IGreenlightService {
   public readonly llmProvider: LlmProvider;
   public readonly llmModel: string;
   public readonly openAiBaseUrl: string;
+  public readonly deploymentEngine: DeploymentEngine;
+  /**
+   * ECS engine: the stack parameter with the image tag the service runs (set by the pipeline,
+   * kept by `cdk deploy`, which reuses a parameter's previous value).
+   */
+  public readonly imageTagParameter?: CfnParameter;
+  /** ECS engine: the listener rules ECS shifts traffic with, and its load balancer role. */
+  public readonly ecsTraffic?: EcsTraffic;
+  private readonly fargateService: ecs.FargateService;
 
   constructor(scope: Construct, id: string, props: GreenlightServiceProps = {}) {
     super(scope, id);
@@ -108,6 +130,12 @@ export class GreenlightService extends Construct implements IGreenlightService {
     this.llmProvider = props.llmProvider ?? LlmProvider.OFFLINE;
     this.llmModel = props.llmModel ?? '';
     this.openAiBaseUrl = props.openAiBaseUrl ?? '';
+    this.deploymentEngine = props.deploymentEngine ?? DeploymentEngine.CODEDEPLOY;
+    const ecsEngine = this.deploymentEngine === DeploymentEngine.ECS;
+    if (!ecsEngine && props.ecsDeployment) {
+      throw new Error('ecsDeployment: applies to deploymentEngine DeploymentEngine.ECS only');
+    }
+    const ecsStrategy = ecsEngine ? ecsStrategyProps(props.ecsDeployment) : undefined;
     const minCapacity = props.minCapacity ?? 2;
     const maxCapacity = props.maxCapacity ?? 6;
     validateServiceSettings({
@@ -156,6 +184,19 @@ export class GreenlightService extends Construct implements IGreenlightService {
     }
 
     // ---- task definitions ----
+    let hasImage: CfnCondition | undefined;
+    if (ecsEngine) {
+      this.imageTagParameter = new CfnParameter(this, 'ImageTag', {
+        type: 'String',
+        default: '',
+        // An ECR tag (what scripts/ship/build.sh pushes: the commit id), or empty.
+        allowedPattern: '^$|^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$',
+        description: 'Image tag (in the stack\'s repository) the service runs; set by the pipeline. Empty: the bootstrap placeholder.',
+      });
+      hasImage = new CfnCondition(this, 'HasImage', {
+        expression: Fn.conditionNot(Fn.conditionEquals(this.imageTagParameter.valueAsString, '')),
+      });
+    }
     const taskDefinitions = createTaskDefinitions(this, {
       taskFamily: this.taskFamily,
       cpu: this.cpu,
@@ -170,6 +211,7 @@ export class GreenlightService extends Construct implements IGreenlightService {
       bootstrapImage: props.bootstrapImage,
       bootstrapCachePrefix: cachePrefix,
       path: this.node.path,
+      imageTag: this.imageTagParameter?.valueAsString,
     });
     for (const other of siblings) {
       const mine = taskDefinitions.bootstrapCacheRule.ecrRepositoryPrefix ?? '';
@@ -191,14 +233,20 @@ export class GreenlightService extends Construct implements IGreenlightService {
     });
     const fargateService = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
-      taskDefinition: this.bootstrapTaskDefinition,
-      // CDK then writes the family name (not the revision ARN) into the service, so the
-      // service's TaskDefinition property never changes after creation.
-      deploymentController: { type: ecs.DeploymentControllerType.CODE_DEPLOY },
-      // A constant, never derived from a prop: CloudFormation sends DesiredCount only when its
-      // template value changes, and sending one would reset the live, autoscaled count. The
-      // scalable target moves the count into [minCapacity, maxCapacity] when it is registered
-      // or updated (Application Auto Scaling API reference, RegisterScalableTarget).
+      // CodeDeploy: CDK then writes the family name (not the revision ARN) into the service, so
+      // the service's TaskDefinition property never changes after creation. ECS: see below.
+      taskDefinition: ecsEngine ? this.taskDefinition : this.bootstrapTaskDefinition,
+      deploymentController: {
+        type: ecsEngine ? ecs.DeploymentControllerType.ECS : ecs.DeploymentControllerType.CODE_DEPLOY,
+      },
+      // ECS engine: the strategy, bake time and steps (AWS::ECS::Service DeploymentConfiguration
+      // Strategy, BakeTimeInMinutes, CanaryConfiguration, LinearConfiguration), and the circuit
+      // breaker: green tasks that keep failing to start roll the deployment back.
+      ...(ecsStrategy ? { ...ecsStrategy, circuitBreaker: { enable: true, rollback: true } } : {}),
+      // A constant, never derived from a prop (either engine): CloudFormation sends DesiredCount
+      // only when its template value changes, and sending one would reset the live, autoscaled
+      // count. The scalable target moves the count into [minCapacity, maxCapacity] when it is
+      // registered or updated (Application Auto Scaling API reference, RegisterScalableTarget).
       desiredCount: INITIAL_DESIRED_COUNT,
       assignPublicIp: false,
       vpcSubnets: this.taskSubnets,
@@ -210,6 +258,16 @@ export class GreenlightService extends Construct implements IGreenlightService {
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
     this.service = fargateService;
+    this.fargateService = fargateService;
+
+    if (hasImage) {
+      // The application's revision exists once the pipeline has set ImageTag; until then the
+      // service runs the bootstrap placeholder (the hook passes that family unchecked).
+      (this.taskDefinition.node.defaultChild as CfnResource).cfnOptions.condition = hasImage;
+      (fargateService.node.defaultChild as ecs.CfnService).taskDefinition = Token.asString(
+        Fn.conditionIf(hasImage.logicalId, this.taskDefinition.taskDefinitionArn, this.bootstrapTaskDefinition.taskDefinitionArn),
+      );
+    }
 
     // ---- load balancer ----
     const lb = createLoadBalancer(this, {
@@ -221,6 +279,7 @@ export class GreenlightService extends Construct implements IGreenlightService {
       sslPolicyName: props.sslPolicyName,
       testListenerAllowedCidrs: props.testListenerAllowedCidrs,
       path: this.node.path,
+      attachService: !ecsEngine,
     });
     this.loadBalancerSecurityGroup = lb.loadBalancerSecurityGroup;
     this.loadBalancer = lb.loadBalancer;
@@ -232,6 +291,15 @@ export class GreenlightService extends Construct implements IGreenlightService {
     this.testListener = lb.testListener;
     this.url = lb.url;
     this.testListenerUrl = lb.testListenerUrl;
+    if (ecsEngine) {
+      this.ecsTraffic = configureEcsTraffic(this, {
+        service: fargateService,
+        blueTargetGroup: lb.blueTargetGroup,
+        greenTargetGroup: lb.greenTargetGroup,
+        productionListener: lb.productionListener,
+        testListener: lb.testListener,
+      });
+    }
 
     // ---- scaling and alarms ----
     this.scaling = configureScaling(fargateService, this.cluster, this.loadBalancer, {
@@ -248,10 +316,31 @@ export class GreenlightService extends Construct implements IGreenlightService {
     this.unhealthyHostsAlarm = alarms.unhealthyHosts;
     this.latencyAlarm = alarms.latency;
     this.alarms = [alarms.serverErrors, alarms.unhealthyHosts, alarms.latency];
+    if (ecsEngine) {
+      // The same alarms CodeDeploy stops on: in alarm during a deployment (bake time included),
+      // ECS rolls it back (DeploymentConfiguration.Alarms with Rollback).
+      fargateService.enableDeploymentAlarms(
+        this.alarms.map((alarm) => alarm.alarmName),
+        { behavior: ecs.AlarmBehavior.ROLLBACK_ON_ALARM },
+      );
+    }
 
     // The constructs' own policies only: what a user grants the task role stays as they wrote it.
     Aspects.of(this).add(new ExplicitIamActions([this.taskRole]));
     this.acknowledgeFindings();
+  }
+
+  /** The bootstrap task definition's family (`<taskFamily>-bootstrap`). */
+  public get bootstrapTaskFamily(): string {
+    return this.bootstrapTaskDefinition.family;
+  }
+
+  /** ECS engine: registers a lifecycle hook of the service's blue/green deployments. */
+  public addLifecycleHook(target: ecs.IDeploymentLifecycleHookTarget): void {
+    if (this.deploymentEngine !== DeploymentEngine.ECS) {
+      throw new Error(`${this.node.path}: lifecycle hooks need deploymentEngine DeploymentEngine.ECS (CodeDeploy runs its hooks from the appspec)`);
+    }
+    this.fargateService.addLifecycleHook(target);
   }
 
   /** Lets `peer` reach the test listener (8080) of the load balancer. */
@@ -277,6 +366,12 @@ export class GreenlightService extends Construct implements IGreenlightService {
       Validations.of(executionRole).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagResource(this, Stack.of(this).formatArn({ service: 'ecr', resource: 'repository', resourceName: `${this.bootstrapCacheRule.ecrRepositoryPrefix}/*` }))}]`,
         reason: 'The pull-through cache creates its repositories under this prefix on the first pull; the prefix is this stack\'s own.',
+      });
+    }
+    if (this.ecsTraffic) {
+      Validations.of(this.ecsTraffic.loadBalancerRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'elasticloadbalancing:Describe* have no resource-level permissions; RegisterTargets, DeregisterTargets, ModifyListener and ModifyRule are scoped to this service\'s two target groups, two listeners and two rules.',
       });
     }
     Validations.of(this.accessLogsBucket).acknowledge({

@@ -32,6 +32,11 @@ export interface TaskDefinitionOptions {
   readonly bootstrapCachePrefix?: string;
   /** The service's construct path, for validation errors. */
   readonly path: string;
+  /**
+   * The tag (in `repository`) the application's task definition runs.
+   * @default REFERENCE_IMAGE_TAG (CodeDeploy: never run, the pipeline registers its own revisions)
+   */
+  readonly imageTag?: string;
 }
 
 /** The application's task definition and the bootstrap one the service is created with. */
@@ -72,7 +77,7 @@ export function createTaskDefinitions(scope: Construct, o: TaskDefinitionOptions
   });
   const container = taskDefinition.addContainer('Container', {
     containerName: CONTRACT.containerName,
-    image: ecs.ContainerImage.fromEcrRepository(o.repository, REFERENCE_IMAGE_TAG),
+    image: ecs.ContainerImage.fromEcrRepository(o.repository, o.imageTag ?? REFERENCE_IMAGE_TAG),
     essential: true,
     portMappings: [
       { containerPort: CONTRACT.containerPort, protocol: ecs.Protocol.TCP, name: 'http', appProtocol: ecs.AppProtocol.http },

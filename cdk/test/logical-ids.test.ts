@@ -27,6 +27,7 @@ const PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET: ById = {
 const ADDED: Readonly<Record<string, ById>> = {
   default: PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
   'https-vpc-endpoints': PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
+  ecs: PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
 };
 
 function pairs(byType: ById): Set<string> {

@@ -2,8 +2,8 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { CONFIGURED, type Context, synth } from './helpers';
 
 /**
- * The app variants scripts/ci/cdk.sh synthesizes: the default (no context at all) and HTTPS with
- * Bedrock, VPC endpoints, an alarm e-mail and ARM64 tasks.
+ * The app variants scripts/ci/cdk.sh synthesizes: the default (no context at all), HTTPS with
+ * Bedrock, VPC endpoints, an alarm e-mail and ARM64 tasks, and the ECS deployment engine.
  */
 export const VARIANTS: Readonly<Record<string, Context>> = {
   default: {},
@@ -16,6 +16,11 @@ export const VARIANTS: Readonly<Record<string, Context>> = {
     domainName: 'chat.example.com',
     alarmEmail: 'ops@example.com',
     cpuArchitecture: 'ARM64',
+  },
+  ecs: {
+    ...CONFIGURED,
+    deploymentEngine: 'ecs',
+    ecsTrafficShift: 'CANARY',
   },
 };
 

@@ -28,9 +28,11 @@ offline_cdk() {
     CDK_DISABLE_CLI_TELEMETRY=true npx cdk "$@"
 }
 out=$ROOT/cdk/cdk.out
+# The ECS engine's assembly stays for the ship stage (tests/ship/test_ecs_agreement.py).
+ecs_out=$ROOT/cdk/cdk.out.ecs
 https=$(mktemp -d)
 trap 'rm -rf "$https"' EXIT
-rm -rf "$out"
+rm -rf "$out" "$ecs_out"
 step "cdk synth: no context, hook built by cargo (cdk-nag AwsSolutions)"
 offline_cdk synth --quiet --output "$out"
 step "the bundled hook"
@@ -42,7 +44,11 @@ GREENLIGHT_SKIP_BUNDLING=1 offline_cdk synth --quiet --output "$https" \
   -c llmModel=eu.anthropic.claude-3-haiku-20240307-v1:0 -c egress=vpc-endpoints \
   -c certificateArn=arn:aws:acm:eu-west-1:123456789012:certificate/0123abcd-0123-4567-89ab-0123456789ab \
   -c domainName=chat.example.com -c alarmEmail=ops@example.com -c cpuArchitecture=ARM64
+step "cdk synth: the ECS deployment engine, canary traffic shift (cdk-nag AwsSolutions)"
+GREENLIGHT_SKIP_BUNDLING=1 offline_cdk synth --quiet --output "$ecs_out" \
+  -c connectionArn=arn:aws:codeconnections:eu-west-1:123456789012:connection/0123abcd-0123-4567-89ab-0123456789ab \
+  -c repository=example-org/greenlight -c deploymentEngine=ecs -c ecsTrafficShift=CANARY
 step "cfn-lint"
-cfn-lint "$out"/*.template.json "$https"/*.template.json
+cfn-lint "$out"/*.template.json "$https"/*.template.json "$ecs_out"/*.template.json
 
 bash "$ROOT/scripts/ci/package.sh"
