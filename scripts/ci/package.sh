@@ -29,7 +29,7 @@ step "jsii-pacmak: npm tarball and Python wheel"
 timed npx --no-install jsii-pacmak --targets js python
 tarball=$(ls "$PWD"/dist/js/greenlight-cdk@*.jsii.tgz)
 wheel=$(ls "$PWD"/dist/python/greenlight_cdk-*.whl)
-tar -tzf "$tarball" | grep -qx 'package/assets/hook/bootstrap' || die "$tarball has no assets/hook/bootstrap"
+tar -tzf "$tarball" | grep -x 'package/assets/hook/bootstrap' >/dev/null || die "$tarball has no assets/hook/bootstrap"
 printf '    %s (%s bytes)\n    %s (%s bytes)\n' "$tarball" "$(stat -c %s "$tarball")" "$wheel" "$(stat -c %s "$wheel")"
 
 work=$(mktemp -d)
