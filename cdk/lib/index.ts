@@ -14,5 +14,6 @@ export {
 export { GreenlightDeployment, type GreenlightDeploymentProps } from './deployment';
 export { DeploymentEngine, EcsTrafficShift, type EcsDeploymentOptions } from './deployment-engine';
 export { GreenlightEcsDeployment, type GreenlightEcsDeploymentProps } from './ecs-deployment';
+export { type EcsTraffic } from './ecs-traffic';
 export { GreenlightPipeline, type GreenlightPipelineProps } from './pipeline';
 export { GreenlightStack, type GreenlightStackProps, settingsFromContext, type GreenlightSettings } from './stack';
