@@ -4,15 +4,13 @@
 //!
 //! #[ignore]d in `cargo test --workspace`; scripts/ci/hook.sh runs them with --ignored.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use crate::support::ecs::{EcsService, deploy_service, ecs_event};
+use crate::support::{self, FakeLlm, Greenlight, moto};
 use greenlight_hook::{EcsHookResponse, Hook, HookConfig, HookError, HookStatus, LifecycleEvent};
 use serde_json::{Value, json};
-use support::ecs::{EcsService, deploy_service, ecs_event};
-use support::{FakeLlm, Greenlight, moto};
 
 const GREEN: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:ecs-green";
 const BLUE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:ecs-blue";

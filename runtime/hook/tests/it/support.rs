@@ -1,7 +1,6 @@
 //! Real parts for the hook's tests: a moto server (with the report call added by
 //! tests/moto/server.py), `greenlight` servers, the `fake-llm` upstream, and CodeDeploy/ECS
 //! resources created through the real Rust SDK clients.
-#![allow(dead_code)] // each test target uses a different part of the support module
 
 pub mod ecs;
 

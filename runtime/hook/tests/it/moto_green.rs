@@ -4,14 +4,12 @@
 //! Needs moto (tests/requirements.txt) and built `greenlight` and `fake-llm` binaries, so these
 //! tests are #[ignore]d in `cargo test --workspace`; scripts/ci/hook.sh runs them with --ignored.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::{self, FakeLlm, Greenlight, create_alb_nodes, create_deployment, moto};
 use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
 use greenlight_hook::{Aws, Hook, HookConfig, HookError, HookResponse};
-use support::{FakeLlm, Greenlight, create_alb_nodes, create_deployment, moto};
 
 const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:green";
 

@@ -5,16 +5,14 @@
 //!
 //! #[ignore]d in `cargo test --workspace`; scripts/ci/hook.sh runs it with --ignored.
 
-mod support;
-
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{self, Greenlight, create_deployment, moto, root};
 use serde_json::{Value, json};
-use support::{Greenlight, create_deployment, moto, root};
 
 const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:lambda";
 
