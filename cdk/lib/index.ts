@@ -8,7 +8,7 @@ export type { IGreenlightDeployment, IGreenlightEcsDeployment, IGreenlightEcsSer
 export { GreenlightService } from './service';
 export { GreenlightDeployment, type GreenlightDeploymentProps } from './deployment';
 export { DeploymentEngine, EcsTrafficShift, type EcsDeploymentOptions } from './deployment-engine';
-export type { EcsTraffic } from './ecs-traffic';
 export { GreenlightEcsDeployment, type GreenlightEcsDeploymentProps } from './ecs-deployment';
+export { type EcsTraffic } from './ecs-traffic';
 export { GreenlightPipeline, type GreenlightPipelineProps } from './pipeline';
 export { GreenlightStack, type GreenlightStackProps, type GreenlightSettings } from './stack';
