@@ -61,14 +61,3 @@ step "pytest tests/ship"
 GREENLIGHT_IMAGE=$image GREENLIGHT_IMAGE_REVISION=$(git rev-parse HEAD) \
   python -m pytest -q -p no:cacheprovider tests/ship
 
-# ARM CodeBuild (Amazon Linux, no musl cross compiler) builds with cargo-zigbuild: prove that path
-# links a static aarch64 binary. A debug build: the release profile (LTO, one codegen unit) would
-# double the time and exercises no other part of the toolchain.
-step "cargo zigbuild --target aarch64-unknown-linux-musl -p greenlight (the ARM CodeBuild path)"
-rustup target list --installed | grep -qx aarch64-unknown-linux-musl || rustup target add aarch64-unknown-linux-musl
-t=$SECONDS
-cargo zigbuild --locked --target aarch64-unknown-linux-musl -p greenlight
-arm=$CARGO_TARGET_DIR/aarch64-unknown-linux-musl/debug/greenlight
-readelf -hW "$arm" | grep -q 'Machine:.*AArch64' || die "$arm is not an aarch64 binary"
-if readelf -lW "$arm" | grep -q 'program interpreter'; then die "$arm is dynamically linked"; fi
-printf 'aarch64 static binary built in %ss\n' "$((SECONDS - t))"
