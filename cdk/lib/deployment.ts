@@ -1,27 +1,24 @@
-import * as path from 'node:path';
 import {
   Aspects,
-  CfnResource,
   Duration,
   Stack,
   Validations,
   aws_codedeploy as codedeploy,
-  aws_ec2 as ec2,
+  type aws_ec2 as ec2,
   aws_iam as iam,
-  aws_lambda as lambda,
-  aws_logs as logs,
+  type aws_lambda as lambda,
+  type aws_logs as logs,
 } from 'aws-cdk-lib';
-import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { dropRedundantDependsOn } from './cfn';
+import { DeploymentEngine } from './deployment-engine';
+import { createHookFunction, validateHookSettings } from './hook';
 import { ExplicitIamActions, nagResource } from './iam';
-import { CONTRACT } from './names';
-import type { GreenlightService } from './service';
+import type { IGreenlightDeployment, IGreenlightService } from './interfaces';
 
 /** Properties of {@link GreenlightDeployment}. */
 export interface GreenlightDeploymentProps {
-  /** The service to deploy blue/green. */
-  readonly service: GreenlightService;
+  /** The service to deploy blue/green (a GreenlightService, or your own implementation). */
+  readonly service: IGreenlightService;
   /**
    * How production traffic moves to green once the hook has green-lit it. Canary 10 % for
    * 5 minutes: the hook has already proven green on the test listener, so the canary exposes a
@@ -35,10 +32,12 @@ export interface GreenlightDeploymentProps {
    */
   readonly terminationWaitTime?: Duration;
   /**
-   * Cargo manifest of the hook crate.
-   * @default - runtime/hook/Cargo.toml of this repository
+   * The hook's code: a directory (or zip) whose `bootstrap` is the `greenlight-hook` binary for
+   * Lambda's provided.al2023 runtime on x86_64 (e.g. `lambda.Code.fromAsset(dir)` after
+   * `cargo build --release --target x86_64-unknown-linux-musl -p greenlight-hook`).
+   * @default - the prebuilt hook this package ships (built in the project's CI from the same release)
    */
-  readonly hookManifestPath?: string;
+  readonly hookCode?: lambda.Code;
   /**
    * The hook Lambda's timeout (its whole run, all smoke rounds).
    * @default Duration.minutes(5)
@@ -61,12 +60,12 @@ export interface GreenlightDeploymentProps {
  * (both target groups, production and test listeners, auto-rollback on failure, stop and the
  * service's alarms) and the green-light hook Lambda built from the Rust crate.
  */
-export class GreenlightDeployment extends Construct {
+export class GreenlightDeployment extends Construct implements IGreenlightDeployment {
   public readonly application: codedeploy.EcsApplication;
-  public readonly deploymentGroup: codedeploy.EcsDeploymentGroup;
+  public readonly deploymentGroup: codedeploy.IEcsDeploymentGroup;
   /** The role CodeDeploy acts with: explicit and scoped, no AWSCodeDeployRoleForECS. */
   public readonly codeDeployRole: iam.Role;
-  public readonly hook: RustFunction;
+  public readonly hook: lambda.IFunction;
   public readonly hookRole: iam.Role;
   /** The hook's CodeDeploy permissions (scoped to this deployment group and application). */
   public readonly hookDeploymentPolicy: iam.Policy;
@@ -76,90 +75,28 @@ export class GreenlightDeployment extends Construct {
   constructor(scope: Construct, id: string, props: GreenlightDeploymentProps) {
     super(scope, id);
     const { service } = props;
+    if (service.deploymentEngine !== DeploymentEngine.CODEDEPLOY) {
+      throw new Error(`${this.node.path}: the service must be created with deploymentEngine DeploymentEngine.CODEDEPLOY (use GreenlightEcsDeployment for DeploymentEngine.ECS)`);
+    }
     const stack = Stack.of(this);
     const smokeRounds = props.smokeRounds ?? 3;
-    if (!Number.isInteger(smokeRounds) || smokeRounds < 1 || smokeRounds > 20) {
-      throw new Error(`smokeRounds: must be an integer from 1 to 20, got ${smokeRounds}`);
-    }
     const hookTimeout = props.hookTimeout ?? Duration.minutes(5);
-    if (hookTimeout.toSeconds() < 30 || hookTimeout.toSeconds() > 900) {
-      throw new Error(`hookTimeout: must be 30 s to 15 min (the Lambda limit), got ${hookTimeout.toSeconds()} s`);
-    }
+    validateHookSettings(smokeRounds, hookTimeout);
 
-    // ---- the green-light hook ----
-    this.hookSecurityGroup = new ec2.SecurityGroup(this, 'HookSecurityGroup', {
-      vpc: service.vpc,
-      description: 'Greenlight hook: HTTPS to AWS APIs, HTTP to the test listener',
-      allowAllOutbound: false,
-    });
-    // The hook connects to the ALB nodes' private addresses (it looks them up per invocation),
-    // so the path stays inside the VPC in either egress mode and the test listener can admit
-    // exactly this security group; the public addresses would need a NAT and would hide it.
-    this.hookSecurityGroup.addEgressRule(
-      service.loadBalancerSecurityGroup,
-      ec2.Port.tcp(CONTRACT.testListenerPort),
-      'Test listener at the ALB nodes private addresses',
-    );
-    service.allowTestTrafficFrom(this.hookSecurityGroup, 'Test listener from the green-light hook');
-    if (service.endpointSecurityGroup) {
-      this.hookSecurityGroup.addEgressRule(
-        service.endpointSecurityGroup,
-        ec2.Port.tcp(443),
-        'HTTPS to the CodeDeploy, ECS and EC2 interface endpoints',
-      );
-    } else {
-      this.hookSecurityGroup.addEgressRule(
-        ec2.Peer.anyIpv4(),
-        ec2.Port.tcp(443),
-        'HTTPS to the CodeDeploy, ECS and EC2 APIs through the NAT',
-      );
-    }
-    this.hookLogGroup = new logs.LogGroup(this, 'HookLogs', {
-      retention: props.hookLogRetention ?? logs.RetentionDays.ONE_MONTH,
-    });
-    this.hookRole = new iam.Role(this, 'HookRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Greenlight hook: report the lifecycle status of this deployment group only',
-    });
-    this.hook = new RustFunction(this, 'Hook', {
-      manifestPath: props.hookManifestPath ?? path.join(__dirname, '..', '..', 'runtime', 'hook', 'Cargo.toml'),
-      binaryName: 'greenlight-hook',
-      runtime: 'provided.al2023',
-      // x86_64: the toolchain pinned in rust-toolchain.toml has that target; building arm64 needs another.
-      architecture: lambda.Architecture.X86_64,
+    // ---- the green-light hook (shared with the ECS engine) ----
+    const hookFunction = createHookFunction(this, {
+      service,
       description: 'Greenlight: CodeDeploy AfterAllowTestTraffic hook (smoke-tests green on the test listener)',
-      role: this.hookRole,
-      vpc: service.vpc,
-      vpcSubnets: service.taskSubnets,
-      securityGroups: [this.hookSecurityGroup],
+      roleDescription: 'Greenlight hook: report the lifecycle status of this deployment group only',
+      code: props.hookCode,
       timeout: hookTimeout,
-      memorySize: 256,
-      logGroup: this.hookLogGroup,
-      environment: {
-        TEST_LISTENER_URL: service.testListenerUrl,
-        TEST_LISTENER_LOAD_BALANCER: service.loadBalancer.loadBalancerFullName,
-        SMOKE_ROUNDS: String(smokeRounds),
-        CONTAINER_NAME: CONTRACT.containerName,
-      },
+      smokeRounds,
+      logRetention: props.hookLogRetention,
     });
-    this.hookLogGroup.grantWrite(this.hookRole);
-    dropRedundantDependsOn(this.hook.node.defaultChild as CfnResource, this.hookRole.node.defaultChild as CfnResource);
-    // A Lambda in a VPC manages its own network interfaces (what AWSLambdaVPCAccessExecutionRole
-    // grants, written out instead of attaching the managed policy). DescribeNetworkInterfaces
-    // also finds the ALB nodes' private addresses.
-    this.hookRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeSubnets',
-          'ec2:DeleteNetworkInterface',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-        ],
-        resources: ['*'],
-      }),
-    );
+    this.hook = hookFunction.hook;
+    this.hookRole = hookFunction.hookRole;
+    this.hookSecurityGroup = hookFunction.hookSecurityGroup;
+    this.hookLogGroup = hookFunction.hookLogGroup;
 
     // ---- CodeDeploy ----
     this.application = new codedeploy.EcsApplication(this, 'Application');
@@ -214,7 +151,7 @@ export class GreenlightDeployment extends Construct {
    * AWSCodeDeployRoleForECS managed policy, each scoped to this service, its listeners, alarms,
    * hook and task roles.
    */
-  private grantCodeDeploy(service: GreenlightService, stack: Stack): void {
+  private grantCodeDeploy(service: IGreenlightService, stack: Stack): void {
     const role = this.codeDeployRole;
     const taskSetArn = stack.formatArn({
       service: 'ecs',
@@ -251,7 +188,7 @@ export class GreenlightDeployment extends Construct {
           stack.formatArn({
             service: 'elasticloadbalancing',
             resource: 'listener-rule',
-            resourceName: `${service.loadBalancer.loadBalancerFullName}/*`,
+            resourceName: `${service.loadBalancerFullName}/*`,
           }),
         ],
       }),
@@ -262,8 +199,7 @@ export class GreenlightDeployment extends Construct {
         resources: service.alarms.map((alarm) => alarm.alarmArn),
       }),
     );
-    const passRoles = [service.taskDefinition.taskRole.roleArn];
-    if (service.taskDefinition.executionRole) passRoles.push(service.taskDefinition.executionRole.roleArn);
+    const passRoles = [service.taskRole.roleArn, service.executionRole.roleArn];
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
@@ -275,7 +211,7 @@ export class GreenlightDeployment extends Construct {
     this.hook.grantInvoke(role);
   }
 
-  private acknowledgeFindings(service: GreenlightService, stack: Stack): void {
+  private acknowledgeFindings(service: IGreenlightService, stack: Stack): void {
     Validations.of(this.hookRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecs:DescribeTaskDefinition (reading the green task definition\'s image to compare with /version) and the Lambda VPC network-interface actions (DescribeNetworkInterfaces also finds the ALB nodes\' addresses) have no resource-level permissions; both codedeploy actions are scoped to this deployment group.',
@@ -296,7 +232,7 @@ export class GreenlightDeployment extends Construct {
     const rules = stack.formatArn({
       service: 'elasticloadbalancing',
       resource: 'listener-rule',
-      resourceName: `${service.loadBalancer.loadBalancerFullName}/*`,
+      resourceName: `${service.loadBalancerFullName}/*`,
     });
     Validations.of(this.codeDeployRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResource(this, rules)}]`,

@@ -54,8 +54,15 @@ export function explicitActions(document: unknown, where: string): unknown {
  * that constructs add late (during synthesis) are covered too; an unknown wildcard fails synth.
  */
 export class ExplicitIamActions implements IAspect {
+  /**
+   * @param userOwned roles whose policies are left as written: the roles a construct exposes for
+   *        its users' grants (a user's `grant*` must never be rewritten or fail the synth)
+   */
+  constructor(private readonly userOwned: readonly IConstruct[] = []) {}
+
   public visit(node: IConstruct): void {
     if (!(node instanceof iam.CfnPolicy)) return;
+    if (this.userOwned.some((owner) => node.node.path.startsWith(`${owner.node.path}/`))) return;
     if ((node as { __greenlightExplicit?: boolean }).__greenlightExplicit) return;
     (node as { __greenlightExplicit?: boolean }).__greenlightExplicit = true;
     const original: unknown = node.policyDocument;

@@ -1,3 +1,5 @@
+import { REFERENCE_IMAGE_TAG } from './service-props';
+
 /**
  * The deployment names of docs/contract.md ("Deployment names"). The ship files (taskdef.json,
  * appspec.yaml, buildspec.yml) use the same values; change them only together with the contract.
@@ -28,6 +30,13 @@ export const CONTRACT = {
   imagePlaceholder: 'IMAGE1_NAME',
 } as const;
 
+/**
+ * The tag prefix the pipeline's Release stage adds to the image of every successful deployment
+ * (`deployed-<commit>`). The repository's lifecycle rules never let the count rule expire an
+ * image with such a tag.
+ */
+export const DEPLOYED_TAG_PREFIX = 'deployed-';
+
 /** Names of the environment variables the pipeline gives CodeBuild (contract table). */
 export const CODEBUILD_ENV = [
   'AWS_DEFAULT_REGION',
@@ -52,3 +61,28 @@ export const CODEBUILD_ENV = [
 ] as const;
 
 export type CodeBuildEnvName = (typeof CODEBUILD_ENV)[number];
+
+/**
+ * The deployment names of docs/contract.md for code outside this package (a buildspec, a
+ * taskdef.json renderer, your own IGreenlightService): the same values the constructs use.
+ */
+export class GreenlightContract {
+  /** Container name in the task definition, the appspec and the target-group registration. */
+  public static readonly CONTAINER_NAME: string = CONTRACT.containerName;
+  /** Port the server listens on inside the task. */
+  public static readonly CONTAINER_PORT: number = CONTRACT.containerPort;
+  /** The ALB listener CodeDeploy routes test traffic through. */
+  public static readonly TEST_LISTENER_PORT: number = CONTRACT.testListenerPort;
+  /** The appspec hook the green-light Lambda runs on. */
+  public static readonly HOOK_LIFECYCLE_EVENT: string = CONTRACT.hookLifecycleEvent;
+  /** The pipeline's image placeholder in taskdef.json. */
+  public static readonly IMAGE_PLACEHOLDER: string = CONTRACT.imagePlaceholder;
+  /** The tag prefix the Release stage adds to the image of every successful deployment. */
+  public static readonly DEPLOYED_TAG_PREFIX: string = DEPLOYED_TAG_PREFIX;
+  /** The image tag of the reference revision CloudFormation registers; never pushed, never run. */
+  public static readonly REFERENCE_IMAGE_TAG: string = REFERENCE_IMAGE_TAG;
+  /** Names of the environment variables the pipeline gives CodeBuild. */
+  public static readonly CODEBUILD_ENVIRONMENT: string[] = [...CODEBUILD_ENV];
+
+  private constructor() {}
+}

@@ -6,6 +6,7 @@ import {
   aws_certificatemanager as acm,
   aws_cloudwatch_actions as cwActions,
   aws_ecs as ecs,
+  aws_lambda as lambda,
   aws_secretsmanager as secretsmanager,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
@@ -13,8 +14,11 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { GreenlightDeployment } from './deployment';
+import { DeploymentEngine, EcsTrafficShift } from './deployment-engine';
+import { GreenlightEcsDeployment } from './ecs-deployment';
 import { GreenlightPipeline } from './pipeline';
-import { EgressMode, GreenlightService, LlmProvider } from './service';
+import { GreenlightService } from './service';
+import { EgressMode, LlmProvider } from './service-props';
 
 /** What the app reads from cdk.json context (`cdk deploy -c key=value` works too). */
 export interface GreenlightSettings {
@@ -34,12 +38,21 @@ export interface GreenlightSettings {
   readonly testListenerAllowedCidrs: string[];
   readonly cpuArchitecture: ecs.CpuArchitecture;
   readonly taskFamily?: string;
+  /** `deploymentEngine`: codedeploy (default) or ecs. */
+  readonly deploymentEngine: DeploymentEngine;
+  /** `ecsTrafficShift` (ECS engine): BLUE_GREEN (default), CANARY or LINEAR. */
+  readonly ecsTrafficShift?: EcsTrafficShift;
 }
 
 /** Properties of {@link GreenlightStack}. */
 export interface GreenlightStackProps extends StackProps {
-  /** The deployment's settings (see {@link settingsFromContext}). */
+  /** The deployment's settings (see {@link GreenlightStack.settingsFromContext}). */
   readonly settings: GreenlightSettings;
+  /**
+   * The green-light hook's code.
+   * @default - the prebuilt hook this package ships
+   */
+  readonly hookCode?: lambda.Code;
 }
 
 /** Placeholder used while `connectionArn` is unset, so `cdk synth` works on a fresh clone. */
@@ -50,7 +63,7 @@ export const PLACEHOLDER_CONNECTION_ARN =
  * Reads and checks the app's context. Unknown values are errors naming the key; missing required
  * ones (connection, repository) become warnings so `cdk synth` works with no context at all.
  */
-export function settingsFromContext(scope: Construct): GreenlightSettings {
+function settingsFromContext(scope: Construct): GreenlightSettings {
   const str = (key: string): string | undefined => {
     const value: unknown = scope.node.tryGetContext(key);
     if (value === undefined || value === null || value === '') return undefined;
@@ -99,20 +112,39 @@ export function settingsFromContext(scope: Construct): GreenlightSettings {
     testListenerAllowedCidrs: list('testListenerAllowedCidrs') ?? [],
     cpuArchitecture: arch === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
     taskFamily: str('taskFamily'),
+    deploymentEngine: oneOf('deploymentEngine', Object.values(DeploymentEngine), DeploymentEngine.CODEDEPLOY),
+    ecsTrafficShift: str('ecsTrafficShift') === undefined
+      ? undefined
+      : oneOf('ecsTrafficShift', Object.values(EcsTrafficShift), EcsTrafficShift.BLUE_GREEN),
   };
 }
 
 /** The one stack of the Greenlight app: service, deployment and pipeline. */
 export class GreenlightStack extends Stack {
   public readonly service: GreenlightService;
-  public readonly deployment: GreenlightDeployment;
+  /** CodeDeploy engine: the CodeDeploy deployment. */
+  public readonly deployment?: GreenlightDeployment;
+  /** ECS engine: the ECS lifecycle-hook deployment. */
+  public readonly ecsDeployment?: GreenlightEcsDeployment;
   public readonly pipeline: GreenlightPipeline;
   public readonly alarmTopic?: sns.Topic;
+
+  /**
+   * The settings in the context of `scope` (cdk.json `context`, or `cdk synth -c key=value`):
+   * unknown values are errors naming the key; missing required ones (connection, repository)
+   * become warnings so `cdk synth` works with no context at all.
+   */
+  public static settingsFromContext(scope: Construct): GreenlightSettings {
+    return settingsFromContext(scope);
+  }
 
   constructor(scope: Construct, id: string, props: GreenlightStackProps) {
     super(scope, id, props);
     const s = props.settings;
     const missing: string[] = [];
+    if (s.ecsTrafficShift && s.deploymentEngine !== DeploymentEngine.ECS) {
+      throw new Error('context ecsTrafficShift: applies to deploymentEngine ecs only');
+    }
 
     const certificate = s.certificateArn
       ? acm.Certificate.fromCertificateArn(this, 'Certificate', s.certificateArn)
@@ -131,14 +163,21 @@ export class GreenlightStack extends Stack {
       testListenerAllowedCidrs: s.testListenerAllowedCidrs,
       cpuArchitecture: s.cpuArchitecture,
       taskFamily: s.taskFamily,
+      deploymentEngine: s.deploymentEngine,
+      ecsDeployment: s.ecsTrafficShift ? { trafficShift: s.ecsTrafficShift } : undefined,
     });
-    this.deployment = new GreenlightDeployment(this, 'GreenlightDeployment', { service: this.service });
+    if (s.deploymentEngine === DeploymentEngine.ECS) {
+      this.ecsDeployment = new GreenlightEcsDeployment(this, 'GreenlightEcsDeployment', { service: this.service, hookCode: props.hookCode });
+    } else {
+      this.deployment = new GreenlightDeployment(this, 'GreenlightDeployment', { service: this.service, hookCode: props.hookCode });
+    }
 
     if (!s.connectionArn) missing.push('connectionArn (a CodeConnections connection to your Git host)');
     if (!s.repositoryOwner || !s.repositoryName) missing.push('repository (owner/name of the source repository)');
     this.pipeline = new GreenlightPipeline(this, 'GreenlightPipeline', {
       service: this.service,
       deployment: this.deployment,
+      ecsDeployment: this.ecsDeployment,
       connectionArn: s.connectionArn ?? PLACEHOLDER_CONNECTION_ARN,
       repositoryOwner: s.repositoryOwner ?? 'OWNER',
       repositoryName: s.repositoryName ?? 'REPOSITORY',
@@ -180,12 +219,18 @@ export class GreenlightStack extends Stack {
     out('PipelineName', this.pipeline.pipeline.pipelineName, 'The pipeline a git push starts');
     out('ClusterName', this.service.cluster.clusterName, 'ECS cluster');
     out('ServiceName', this.service.service.serviceName, 'ECS service');
-    out('CodeDeployApplicationName', this.deployment.application.applicationName, 'CodeDeploy application');
-    out('DeploymentGroupName', this.deployment.deploymentGroup.deploymentGroupName, 'CodeDeploy deployment group');
-    out('HookFunctionName', this.deployment.hook.functionName, 'The green-light hook (HOOK_FUNCTION_NAME)');
+    if (this.deployment) {
+      out('CodeDeployApplicationName', this.deployment.application.applicationName, 'CodeDeploy application');
+      out('DeploymentGroupName', this.deployment.deploymentGroup.deploymentGroupName, 'CodeDeploy deployment group');
+    }
+    const hook = (this.deployment ?? this.ecsDeployment)!.hook;
+    out('HookFunctionName', hook.functionName, 'The green-light hook (HOOK_FUNCTION_NAME)');
+    if (this.service.imageTagParameter) {
+      out('ImageTagParameter', this.getLogicalId(this.service.imageTagParameter), 'The stack parameter with the image tag the service runs (set by the pipeline)');
+    }
     out('TaskFamily', this.service.taskFamily, 'Task definition family (TASK_FAMILY)');
-    out('TaskRoleArn', this.service.taskDefinition.taskRole.roleArn, 'TASK_ROLE_ARN');
-    out('TaskExecutionRoleArn', this.service.taskDefinition.executionRole?.roleArn ?? '', 'TASK_EXECUTION_ROLE_ARN');
+    out('TaskRoleArn', this.service.taskRole.roleArn, 'TASK_ROLE_ARN');
+    out('TaskExecutionRoleArn', this.service.executionRole.roleArn, 'TASK_EXECUTION_ROLE_ARN');
     out('LogGroupName', this.service.logGroup.logGroupName, 'LOG_GROUP_NAME');
     out('BuildProjectName', this.pipeline.project.projectName, 'CodeBuild project');
     if (this.service.apiKeySecret) {

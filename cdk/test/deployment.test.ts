@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CONTRACT } from '../lib';
-import { CONFIGURED, egressRules, groupIdOf, logicalId, only, resources, statements, synth } from './helpers';
+import { CONTRACT } from '../lib/names';
+import { codeDeployOf, CONFIGURED, egressRules, groupIdOf, logicalId, only, resources, statements, synth } from './helpers';
 
 describe('GreenlightDeployment', () => {
   const { stack, template } = synth(CONFIGURED);
   const id = (c: Parameters<typeof logicalId>[1]) => logicalId(stack, c);
-  const dgId = id(stack.deployment.deploymentGroup);
-  const hookRoleId = id(stack.deployment.hookRole);
-  const codeDeployRoleId = id(stack.deployment.codeDeployRole);
+  const dgId = id(codeDeployOf(stack).deploymentGroup);
+  const hookRoleId = id(codeDeployOf(stack).hookRole);
+  const codeDeployRoleId = id(codeDeployOf(stack).codeDeployRole);
 
   it('wires both target groups, both listeners, the alarms and auto-rollback', () => {
     const [, dg] = only(template, 'AWS::CodeDeploy::DeploymentGroup');
@@ -42,7 +42,7 @@ describe('GreenlightDeployment', () => {
       Runtime: 'provided.al2023',
       Handler: 'bootstrap',
       Architectures: ['x86_64'],
-      VpcConfig: Match.objectLike({ SecurityGroupIds: [groupIdOf(stack, stack.deployment.hookSecurityGroup)] }),
+      VpcConfig: Match.objectLike({ SecurityGroupIds: [groupIdOf(stack, codeDeployOf(stack).hookSecurityGroup)] }),
       Environment: {
         Variables: {
           TEST_LISTENER_URL: { 'Fn::Join': ['', ['http://', Match.anyValue(), `:${CONTRACT.testListenerPort}`]] },
@@ -55,7 +55,7 @@ describe('GreenlightDeployment', () => {
   });
 
   it('sends the hook to the test listener inside the VPC, and to AWS APIs only on 443', () => {
-    const hookSg = groupIdOf(stack, stack.deployment.hookSecurityGroup);
+    const hookSg = groupIdOf(stack, codeDeployOf(stack).hookSecurityGroup);
     const albSg = groupIdOf(stack, stack.service.loadBalancerSecurityGroup);
     const hookEgress = egressRules(template).filter((rule) => JSON.stringify(rule.GroupId) === JSON.stringify(hookSg));
     assert.deepEqual(
@@ -75,7 +75,7 @@ describe('GreenlightDeployment', () => {
       llmModel: 'anthropic.claude-3-haiku-20240307-v1:0',
     });
     const ref = (c: Parameters<typeof groupIdOf>[1]) => groupIdOf(endpoints, c);
-    const hookSg = JSON.stringify(ref(endpoints.deployment.hookSecurityGroup));
+    const hookSg = JSON.stringify(ref(codeDeployOf(endpoints).hookSecurityGroup));
     const hookEgress = egressRules(t).filter((rule) => JSON.stringify(rule.GroupId) === hookSg);
     assert.deepEqual(
       hookEgress.map((rule) => [rule.FromPort, rule.DestinationSecurityGroupId]).sort((a, b) => Number(a[0]) - Number(b[0])),
@@ -115,7 +115,7 @@ describe('GreenlightDeployment', () => {
     const invoke = statements(template).filter((s) => s.Action.includes('lambda:InvokeFunction'));
     assert.equal(invoke.length, 1);
     assert.equal(invoke[0].where.startsWith('GreenlightDeploymentCodeDeployRole'), true);
-    assert.deepEqual(invoke[0].Resource[0], { 'Fn::GetAtt': [id(stack.deployment.hook), 'Arn'] });
+    assert.deepEqual(invoke[0].Resource[0], { 'Fn::GetAtt': [id(codeDeployOf(stack).hook), 'Arn'] });
     const modify = statements(template).find((s) => s.Action.includes('elasticloadbalancing:ModifyListener'))!;
     assert.deepEqual(modify.Resource, [{ Ref: id(stack.service.productionListener) }, { Ref: id(stack.service.testListener) }]);
   });

@@ -1,6 +1,7 @@
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { GreenlightStack, settingsFromContext } from '../lib';
+import { hookCodeFromSource } from '../bin/hook-from-source';
+import { type GreenlightDeployment, type GreenlightEcsDeployment, GreenlightStack } from '../lib';
 
 /** Context that a test adds to the app's (the keys of cdk.json / `-c`). */
 export type Context = Record<string, unknown>;
@@ -14,8 +15,23 @@ export function synth(context: Context = {}): { app: App; stack: GreenlightStack
       ...context,
     },
   });
-  const stack = new GreenlightStack(app, 'Greenlight', { settings: settingsFromContext(app) });
+  const stack = new GreenlightStack(app, 'Greenlight', {
+    settings: GreenlightStack.settingsFromContext(app),
+    hookCode: hookCodeFromSource(),
+  });
   return { app, stack, template: Template.fromStack(stack) };
+}
+
+/** The stack's CodeDeploy deployment (the default engine); throws in ECS mode. */
+export function codeDeployOf(stack: GreenlightStack): GreenlightDeployment {
+  if (!stack.deployment) throw new Error('the stack has no CodeDeploy deployment (deploymentEngine ecs?)');
+  return stack.deployment;
+}
+
+/** The stack's ECS deployment; throws in CodeDeploy mode. */
+export function ecsDeploymentOf(stack: GreenlightStack): GreenlightEcsDeployment {
+  if (!stack.ecsDeployment) throw new Error('the stack has no ECS deployment (deploymentEngine codedeploy?)');
+  return stack.ecsDeployment;
 }
 
 type HasDefaultChild = { node: { defaultChild?: unknown } };

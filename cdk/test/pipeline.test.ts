@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CODEBUILD_ENV } from '../lib';
-import { CONFIGURED, only, synth } from './helpers';
+import { CODEBUILD_ENV } from '../lib/names';
+import { CONFIGURED, logicalId, only, resources, synth } from './helpers';
 
 describe('GreenlightPipeline', () => {
-  const { template } = synth({ ...CONFIGURED, filePathsIncludes: 'runtime/**,Dockerfile' });
+  const { stack, template } = synth({ ...CONFIGURED, filePathsIncludes: 'runtime/**,Dockerfile' });
 
-  it('has the Source, Build and Deploy stages on a V2 pipeline', () => {
+  it('has the Source, Build, Deploy and Release stages on a V2 pipeline', () => {
     const [, pipeline] = only(template, 'AWS::CodePipeline::Pipeline');
     const p = pipeline.Properties ?? {};
     assert.equal(p.PipelineType, 'V2');
     const stages = p.Stages as Array<{ Name: string; Actions: Array<{ ActionTypeId: { Provider: string }; Configuration?: Record<string, unknown> }> }>;
-    assert.deepEqual(stages.map((s) => s.Name), ['Source', 'Build', 'Deploy']);
-    assert.deepEqual(stages.map((s) => s.Actions[0].ActionTypeId.Provider), ['CodeStarSourceConnection', 'CodeBuild', 'CodeDeployToECS']);
+    assert.deepEqual(stages.map((s) => s.Name), ['Source', 'Build', 'Deploy', 'Release']);
+    assert.deepEqual(stages.map((s) => s.Actions[0].ActionTypeId.Provider), ['CodeStarSourceConnection', 'CodeBuild', 'CodeDeployToECS', 'CodeBuild']);
     const source = stages[0].Actions[0].Configuration ?? {};
     assert.equal(source.FullRepositoryId, 'example-org/greenlight');
     assert.equal(source.BranchName, 'main');
@@ -38,7 +38,7 @@ describe('GreenlightPipeline', () => {
   });
 
   it('gives CodeBuild exactly the contract environment, privileged, with the root buildspec', () => {
-    const [, project] = only(template, 'AWS::CodeBuild::Project');
+    const [, project] = resources(template, 'AWS::CodeBuild::Project').find(([id]) => id === logicalId(stack, stack.pipeline.project))!;
     const env = (project.Properties?.Environment ?? {}) as { PrivilegedMode: boolean; EnvironmentVariables: Array<{ Name: string; Value: unknown; Type: string }> };
     assert.equal(env.PrivilegedMode, true);
     assert.deepEqual(env.EnvironmentVariables.map((v) => v.Name).sort(), [...CODEBUILD_ENV].sort());

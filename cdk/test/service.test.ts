@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CONTRACT } from '../lib';
-import { CONFIGURED, groupIdOf, ingressRules, logicalId as logicalIdIn, only, resources, synth } from './helpers';
+import { CONTRACT } from '../lib/names';
+import { codeDeployOf, CONFIGURED, groupIdOf, ingressRules, logicalId as logicalIdIn, only, resources, synth } from './helpers';
 
 describe('GreenlightService', () => {
   const { stack, template } = synth(CONFIGURED);
@@ -92,7 +92,7 @@ describe('GreenlightService', () => {
   });
 
   it('keeps the test listener off the internet: only the hook\'s security group may reach 8080', () => {
-    const hookSg = groupIdOf(stack, stack.deployment.hookSecurityGroup);
+    const hookSg = groupIdOf(stack, codeDeployOf(stack).hookSecurityGroup);
     const onTestPort = ingressRules(template).filter((rule) => rule.FromPort === 8080 && onAlb(rule));
     assert.deepEqual(
       onTestPort.map((rule) => [rule.SourceSecurityGroupId, rule.CidrIp, rule.CidrIpv6]),

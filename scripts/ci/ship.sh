@@ -24,6 +24,15 @@ if [ -f cdk/package.json ] && { [ ! -f cdk/cdk.out/manifest.json ] ||
   # Templates only: the hook Lambda's bundling (cargo lambda) is not what is compared here.
   (cd cdk && GREENLIGHT_SKIP_BUNDLING=1 npx --no-install cdk synth --quiet >/dev/null)
 fi
+# The ECS engine's assembly (tests/ship/test_ecs_agreement.py), as scripts/ci/cdk.sh leaves it.
+if [ -f cdk/package.json ] && { [ ! -f cdk/cdk.out.ecs/manifest.json ] ||
+  [ -n "$(find cdk/bin cdk/lib cdk/cdk.json cdk/package-lock.json -newer cdk/cdk.out.ecs/manifest.json 2>/dev/null)" ]; }; then
+  npm_ci "$ROOT/cdk"
+  step "cdk synth (ECS engine)"
+  (cd cdk && GREENLIGHT_SKIP_BUNDLING=1 npx --no-install cdk synth --quiet --output cdk.out.ecs \
+    -c connectionArn=arn:aws:codeconnections:eu-west-1:123456789012:connection/0123abcd-0123-4567-89ab-0123456789ab \
+    -c repository=example-org/greenlight -c deploymentEngine=ecs -c ecsTrafficShift=CANARY >/dev/null)
+fi
 
 # Container storage of its own: nothing shared with other users of buildah/podman on the machine.
 store=/var/tmp/greenlight-ship
@@ -51,3 +60,4 @@ step "image $image: $(podman image inspect --format '{{.Size}}' "$image") bytes"
 step "pytest tests/ship"
 GREENLIGHT_IMAGE=$image GREENLIGHT_IMAGE_REVISION=$(git rev-parse HEAD) \
   python -m pytest -q -p no:cacheprovider tests/ship
+

@@ -66,10 +66,14 @@ if ((run_tests)); then
   cargo test --workspace --locked
 fi
 
-step "cargo build --release --target $rust_target -p greenlight"
+# GREENLIGHT_CARGO_BUILD=zigbuild: cargo-zigbuild links with zig (its libc is musl), for hosts
+# without a musl C toolchain such as ARM CodeBuild's Amazon Linux (see buildspec.yml).
+cargo_build=${GREENLIGHT_CARGO_BUILD:-build}
+case $cargo_build in build | zigbuild) ;; *) die "GREENLIGHT_CARGO_BUILD must be build or zigbuild, got '$cargo_build'" ;; esac
+step "cargo $cargo_build --release --target $rust_target -p greenlight"
 rustup target list --installed | grep -qx "$rust_target" || rustup target add "$rust_target"
 # GIT_COMMIT at build time: the binary's fallback for /version when the runtime sets none.
-GIT_COMMIT=$commit cargo build --locked --release --target "$rust_target" -p greenlight
+GIT_COMMIT=$commit cargo "$cargo_build" --locked --release --target "$rust_target" -p greenlight
 binary="$CARGO_TARGET_DIR/$rust_target/release/greenlight"
 [ -x "$binary" ] || die "cargo did not produce $binary"
 # An empty base image has no dynamic loader: refuse a binary that asks for one.

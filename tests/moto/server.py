@@ -1,4 +1,4 @@
-"""A local moto server for the green-light hook's tests, plus the one CodeDeploy call moto lacks.
+"""A local moto server for the green-light hook's tests, plus the calls moto lacks.
 
 moto (5.x) does not implement CodeDeploy's PutLifecycleEventHookExecutionStatus: it answers
 500 NotImplemented. This launcher adds that operation to moto's CodeDeploy responses so the hook's
@@ -13,20 +13,39 @@ real Rust SDK client can report to it:
 - `GET /_greenlight/reports` returns the recorded statuses and, per deployment, the count of
   report calls and of throttled ones.
 
+moto (5.2) has no ECS service revisions or service deployments either (native blue/green,
+2024-2025): DescribeServiceRevisions and ListServiceDeployments answer 500 NotImplemented. The
+launcher records them the way ECS does, so the hook's ECS engine reads them through the real SDK:
+
+- CreateService and UpdateService (moto's own) also record a service revision (the service's task
+  definition and its containers' images, `arn:aws:ecs:<region>:<account>:service-revision/
+  <cluster>/<service>/<number>`) and a service deployment targeting it;
+- ListServiceDeployments (service, cluster) lists the service's deployments, newest first, with
+  their targetServiceRevisionArn (ServiceNotFoundException for an unknown service);
+- DescribeServiceRevisions (1 to 20 ARNs) answers the known ones under `serviceRevisions` and
+  lists the others under `failures` with reason MISSING, as ECS does for an ARN it does not know;
+  an empty list, more than 20 ARNs, or a string that is not a service revision ARN is an
+  InvalidParameterException.
+
 Usage: python tests/moto/server.py [--port 0] [--exit-on-stdin-eof]; prints `PORT <n>` on stdout
 once it listens. With --exit-on-stdin-eof it exits when its stdin closes, so a test process that
 dies without cleaning up does not leave it running.
 """
 
 import argparse
+import itertools
 import json
 import os
+import re
 import sys
 import threading
+import time
 
 from moto.codedeploy import models as codedeploy_models
 from moto.codedeploy.exceptions import CodeDeployException
 from moto.codedeploy.responses import CodeDeployResponse
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -86,6 +105,96 @@ CodeDeployResponse.put_lifecycle_event_hook_execution_status = (
     put_lifecycle_event_hook_execution_status
 )
 assert codedeploy_models  # imported so the backend is registered before the first request
+
+
+# ECS service revisions and deployments (see the module docstring).
+_ecs_lock = threading.Lock()
+_ecs = {"revisions": {}, "deployments": []}
+_revision_numbers = itertools.count(7_300_000_000_000_000_000)
+_REVISION_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service-revision/[^/]+/[^/]+/\d+$")
+
+
+def _record_revision(response, service) -> None:
+    backend = response.ecs_backend
+    task_definition = (
+        backend.describe_task_definition(service.task_definition)
+        if service.task_definition
+        else None
+    )
+    prefix = f"arn:aws:ecs:{response.region}:{response.current_account}"
+    number = next(_revision_numbers)
+    now = time.time()
+    revision = {
+        "serviceRevisionArn": f"{prefix}:service-revision/{service.cluster_name}/{service.name}/{number}",
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "taskDefinition": service.task_definition,
+        "launchType": service.launch_type,
+        "loadBalancers": service.load_balancers,
+        "containerImages": [
+            {"containerName": c.get("name"), "image": c.get("image")}
+            for c in (task_definition.container_definitions if task_definition else [])
+        ],
+        "createdAt": now,
+    }
+    deployment = {
+        "serviceDeploymentArn": f"{prefix}:service-deployment/{service.cluster_name}/{service.name}/{number}",
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "targetServiceRevisionArn": revision["serviceRevisionArn"],
+        "status": "SUCCESSFUL",
+        "createdAt": now,
+        "startedAt": now,
+    }
+    with _ecs_lock:
+        _ecs["revisions"][revision["serviceRevisionArn"]] = revision
+        _ecs["deployments"].append(deployment)
+
+
+def _recording(original, service_param):
+    def operation(self):
+        result = original(self)
+        cluster = self._get_param("cluster", "default")
+        service = self.ecs_backend._get_service(cluster, self._get_param(service_param).split("/")[-1])
+        _record_revision(self, service)
+        return result
+
+    return operation
+
+
+def describe_service_revisions(self):
+    arns = self._get_param("serviceRevisionArns") or []
+    if not arns or len(arns) > 20:
+        raise InvalidParameterException("serviceRevisionArns must hold 1 to 20 ARNs.")
+    found, failures = [], []
+    with _ecs_lock:
+        for arn in arns:
+            if not _REVISION_ARN.match(arn):
+                raise InvalidParameterException(f"Invalid service revision ARN: {arn}")
+            revision = _ecs["revisions"].get(arn)
+            if revision is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                found.append(revision)
+    return json.dumps({"serviceRevisions": found, "failures": failures})
+
+
+def list_service_deployments(self):
+    cluster = self._get_param("cluster", "default")
+    service = self.ecs_backend._get_service(cluster, self._get_param("service").split("/")[-1])
+    with _ecs_lock:
+        mine = [d for d in _ecs["deployments"] if d["serviceArn"] == service.arn]
+    return json.dumps({"serviceDeployments": list(reversed(mine))})
+
+
+EC2ContainerServiceResponse.create_service = _recording(
+    EC2ContainerServiceResponse.create_service, "serviceName"
+)
+EC2ContainerServiceResponse.update_service = _recording(
+    EC2ContainerServiceResponse.update_service, "service"
+)
+EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions
+EC2ContainerServiceResponse.list_service_deployments = list_service_deployments
 
 
 def control_app(moto_app):

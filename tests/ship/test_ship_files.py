@@ -39,6 +39,11 @@ def test_buildspec_installs_the_pinned_toolchain_and_logs_in_to_ecr():
     assert "--default-toolchain none" in install
     assert "rustup toolchain install\n" in install + "\n"
     assert "-unknown-linux-musl" in install and "musl-tools" in install
+    # ARM CodeBuild (Amazon Linux, no apt) links with cargo-zigbuild at the pinned version.
+    assert "cargo-zigbuild|ziglang" in install and "GREENLIGHT_CARGO_BUILD=zigbuild" in install
+    pins = (ROOT / "tests/requirements.txt").read_text()
+    assert re.search(r"^cargo-zigbuild==\d+\.\d+\.\d+$", pins, re.M) and re.search(r"^ziglang==[\d.]+$", pins, re.M)
+    assert 'cargo "$cargo_build"' in (ROOT / "scripts/ship/build.sh").read_text()
     login = commands(spec, "pre_build")
     assert "aws ecr get-login-password" in login and "docker login" in login
     assert "$ECR_REPOSITORY_URI" in login

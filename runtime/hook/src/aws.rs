@@ -1,4 +1,5 @@
-//! The AWS calls: what the deployment rolls out (CodeDeploy, ECS) and reporting the hook's status.
+//! The AWS calls: what a deployment rolls out (a CodeDeploy deployment's appspec, or an ECS
+//! service revision), the image its task definition runs, and reporting to CodeDeploy.
 
 use std::time::Duration;
 
@@ -37,6 +38,16 @@ pub enum AwsError {
     },
     #[error("container {name:?} of task definition {arn} has no image")]
     NoImage { arn: String, name: String },
+    #[error("service revision {arn} does not exist ({reason}{detail})")]
+    UnknownRevision {
+        arn: String,
+        reason: String,
+        detail: String,
+    },
+    #[error("DescribeServiceRevisions {arn} failed: {message}")]
+    DescribeRevision { arn: String, message: String },
+    #[error("service revision {arn} names no task definition")]
+    RevisionWithoutTaskDefinition { arn: String },
     #[error("PutLifecycleEventHookExecutionStatus failed after {attempts} attempt(s): {message}")]
     Report { attempts: u32, message: String },
 }
@@ -110,6 +121,65 @@ impl Aws {
     /// GetDeployment → the revision's appspec → DescribeTaskDefinition → the container's image.
     pub async fn target(&self, deployment_id: &str, container: &str) -> Result<Target, AwsError> {
         let task_definition = self.task_definition(deployment_id).await?;
+        self.target_of(task_definition, container).await
+    }
+
+    /// DescribeServiceRevisions → the revision's task definition → DescribeTaskDefinition → the
+    /// container's image: what an ECS deployment's green (target) revision runs.
+    ///
+    /// The task definition, not the revision's `containerImages`, is the source: it holds the
+    /// image as the pipeline wrote it (what green's IMAGE_URI, and so `/version`, says), while
+    /// `containerImages` may carry the digest ECS resolved it to.
+    pub async fn revision_target(
+        &self,
+        revision_arn: &str,
+        container: &str,
+    ) -> Result<Target, AwsError> {
+        let output = self
+            .ecs
+            .describe_service_revisions()
+            .service_revision_arns(revision_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::DescribeRevision {
+                arn: revision_arn.to_owned(),
+                message: describe(&e),
+            })?;
+        // An unknown ARN is not an error response: ECS lists it under `failures` (reason MISSING).
+        if let Some(failure) = output.failures().first() {
+            return Err(AwsError::UnknownRevision {
+                arn: failure.arn().unwrap_or(revision_arn).to_owned(),
+                reason: failure.reason().unwrap_or("no reason given").to_owned(),
+                detail: failure
+                    .detail()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default(),
+            });
+        }
+        let revision = output
+            .service_revisions()
+            .iter()
+            .find(|r| r.service_revision_arn() == Some(revision_arn))
+            .ok_or_else(|| AwsError::UnknownRevision {
+                arn: revision_arn.to_owned(),
+                reason: "not in the answer".to_owned(),
+                detail: String::new(),
+            })?;
+        let task_definition = revision
+            .task_definition()
+            .map(str::to_owned)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AwsError::RevisionWithoutTaskDefinition {
+                arn: revision_arn.to_owned(),
+            })?;
+        self.target_of(task_definition, container).await
+    }
+
+    async fn target_of(
+        &self,
+        task_definition: String,
+        container: &str,
+    ) -> Result<Target, AwsError> {
         let image = self.image(&task_definition, container).await?;
         Ok(Target {
             task_definition,

@@ -8,6 +8,14 @@ use greenlight_smoke::{ConfigError as SmokeConfigError, SmokeConfig};
 /// Largest HOOK_DEADLINE_SECONDS: a Lambda runs at most 15 minutes.
 pub const MAX_DEADLINE_SECONDS: u64 = 900;
 pub const DEFAULT_CONTAINER_NAME: &str = "greenlight";
+/// ECS engine: how long, over all invocations of one execution, green may take to pass every
+/// round before the hook answers FAILED (HOOK_CHECK_WINDOW_SECONDS).
+pub const DEFAULT_CHECK_WINDOW_SECONDS: u64 = 600;
+/// An hour: a gate that needs longer is a broken gate, not a slow one.
+pub const MAX_CHECK_WINDOW_SECONDS: u64 = 3_600;
+/// ECS engine: the `callBackDelay` of an IN_PROGRESS answer (HOOK_CALLBACK_DELAY_SECONDS).
+pub const DEFAULT_CALLBACK_DELAY_SECONDS: u64 = 10;
+pub const MAX_CALLBACK_DELAY_SECONDS: u64 = 300;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -30,9 +38,18 @@ pub enum ConfigError {
 pub struct HookConfig {
     /// The smoke settings; their `expect_image` and `deadline` are set per invocation.
     pub smoke: SmokeConfig,
-    /// Whole-run deadline from HOOK_DEADLINE_SECONDS; else the Lambda's own deadline minus a margin.
+    /// Deadline of one invocation's run from HOOK_DEADLINE_SECONDS; else the Lambda's own
+    /// deadline minus a margin. (CodeDeploy: the whole run; ECS: one invocation, see below.)
     pub deadline: Option<Duration>,
+    /// ECS engine: how long green may take, over all invocations, to pass every round.
+    pub check_window: Duration,
+    /// ECS engine: the `callBackDelay` when the checks go on in a later invocation.
+    pub callback_delay: Duration,
     pub container_name: String,
+    /// ECS engine: BOOTSTRAP_TASK_FAMILY, the family of the placeholder task definition a new
+    /// stack starts with. A green revision of that family is the stack's first deployment,
+    /// which has no application to check (it runs before any image was pushed).
+    pub bootstrap_family: Option<String>,
     /// TEST_LISTENER_LOAD_BALANCER: the ALB's full name (`app/<name>/<id>`). When set, the checks
     /// connect to its nodes' private addresses (Host header still the URL's) instead of the
     /// public ones its DNS name resolves to.
@@ -83,6 +100,24 @@ impl HookConfig {
                 Some(Duration::from_secs(seconds))
             }
         };
+        let check_window = match get("HOOK_CHECK_WINDOW_SECONDS") {
+            None => Duration::from_secs(DEFAULT_CHECK_WINDOW_SECONDS),
+            Some(v) => seconds_within(
+                "HOOK_CHECK_WINDOW_SECONDS",
+                &v,
+                MAX_CHECK_WINDOW_SECONDS,
+                "between 1 and 3600",
+            )?,
+        };
+        let callback_delay = match get("HOOK_CALLBACK_DELAY_SECONDS") {
+            None => Duration::from_secs(DEFAULT_CALLBACK_DELAY_SECONDS),
+            Some(v) => seconds_within(
+                "HOOK_CALLBACK_DELAY_SECONDS",
+                &v,
+                MAX_CALLBACK_DELAY_SECONDS,
+                "between 1 and 300",
+            )?,
+        };
         let load_balancer = get("TEST_LISTENER_LOAD_BALANCER")
             .map(|v| load_balancer_full_name(&v))
             .transpose()?;
@@ -101,8 +136,11 @@ impl HookConfig {
         Ok(Self {
             smoke: config,
             deadline,
+            check_window,
+            callback_delay,
             container_name: get("CONTAINER_NAME")
                 .unwrap_or_else(|| DEFAULT_CONTAINER_NAME.to_owned()),
+            bootstrap_family: get("BOOTSTRAP_TASK_FAMILY"),
             load_balancer,
         })
     }
@@ -129,6 +167,24 @@ fn load_balancer_full_name(value: &str) -> Result<String, ConfigError> {
         Ok(value.to_owned())
     } else {
         Err(invalid())
+    }
+}
+
+fn seconds_within(
+    name: &'static str,
+    value: &str,
+    max: u64,
+    expected: &'static str,
+) -> Result<Duration, ConfigError> {
+    let seconds: u64 = number(name, value)?;
+    if (1..=max).contains(&seconds) {
+        Ok(Duration::from_secs(seconds))
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            expected,
+            value: value.to_owned(),
+        })
     }
 }
 
@@ -162,7 +218,10 @@ mod tests {
         assert_eq!(c.smoke.total_budget, Duration::from_millis(20_000));
         assert_eq!(c.smoke.prompt, smoke::DEFAULT_PROMPT);
         assert_eq!(c.deadline, None);
+        assert_eq!(c.check_window, Duration::from_secs(600));
+        assert_eq!(c.callback_delay, Duration::from_secs(10));
         assert_eq!(c.container_name, "greenlight");
+        assert_eq!(c.bootstrap_family, None);
         assert_eq!(c.load_balancer, None);
     }
 
@@ -175,6 +234,8 @@ mod tests {
             ("SMOKE_TOTAL_BUDGET_MS", "200"),
             ("SMOKE_PROMPT", "hi"),
             ("HOOK_DEADLINE_SECONDS", "30"),
+            ("HOOK_CHECK_WINDOW_SECONDS", "120"),
+            ("HOOK_CALLBACK_DELAY_SECONDS", "5"),
             ("CONTAINER_NAME", "app"),
             (
                 "TEST_LISTENER_LOAD_BALANCER",
@@ -187,6 +248,8 @@ mod tests {
         assert_eq!(c.smoke.total_budget, Duration::from_millis(200));
         assert_eq!(c.smoke.prompt, "hi");
         assert_eq!(c.deadline, Some(Duration::from_secs(30)));
+        assert_eq!(c.check_window, Duration::from_secs(120));
+        assert_eq!(c.callback_delay, Duration::from_secs(5));
         assert_eq!(c.container_name, "app");
         assert_eq!(
             c.load_balancer.as_deref(),
@@ -249,6 +312,18 @@ mod tests {
                 .starts_with("HOOK_DEADLINE_SECONDS must be between 1 and 900"),
             "{e}"
         );
+        for (name, value, expected) in [
+            ("HOOK_CHECK_WINDOW_SECONDS", "0", "between 1 and 3600"),
+            ("HOOK_CHECK_WINDOW_SECONDS", "3601", "between 1 and 3600"),
+            ("HOOK_CALLBACK_DELAY_SECONDS", "301", "between 1 and 300"),
+            ("HOOK_CALLBACK_DELAY_SECONDS", "soon", "a whole number"),
+        ] {
+            let e = load(&[("TEST_LISTENER_URL", "http://h"), (name, value)]).expect_err(name);
+            assert_eq!(
+                e.to_string(),
+                format!("{name} must be {expected}, got {value:?}")
+            );
+        }
         let e = load(&[("TEST_LISTENER_URL", "http://h"), ("SMOKE_ROUNDS", "0")]).expect_err("bad");
         assert!(e.to_string().contains("rounds must be between 1"), "{e}");
         let e = load(&[("TEST_LISTENER_URL", "ftp://h")]).expect_err("bad");

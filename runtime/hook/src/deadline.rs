@@ -7,6 +7,19 @@ pub const REPORT_RESERVE: Duration = Duration::from_secs(10);
 /// Used when neither HOOK_DEADLINE_SECONDS nor a Lambda deadline is known.
 pub const FALLBACK: Duration = Duration::from_secs(120);
 
+/// The invocation's deadline if it is still ahead. One already past at the start is no
+/// deadline (Lambda would have stopped us); local emulators send one. Then
+/// HOOK_DEADLINE_SECONDS or [`FALLBACK`] bounds the run.
+pub fn usable(lambda_deadline: Option<SystemTime>, now: SystemTime) -> Option<SystemTime> {
+    lambda_deadline.filter(|d| {
+        let usable = *d > now;
+        if !usable {
+            tracing::warn!("the invocation's deadline is already past; ignoring it");
+        }
+        usable
+    })
+}
+
 /// The checks' whole-run budget: HOOK_DEADLINE_SECONDS when set, never past the Lambda's
 /// deadline minus [`REPORT_RESERVE`] (half the time left when even that is short).
 pub fn run_budget(

@@ -1,5 +1,6 @@
-//! One invocation: find the image being rolled out, run the smoke checks against the test
-//! listener, report Succeeded or Failed to CodeDeploy, and log the outcome as one JSON line.
+//! The hook, and one CodeDeploy invocation: find the image being rolled out, check green
+//! (crate::green), report Succeeded or Failed to CodeDeploy, and log the outcome as one JSON
+//! line. The ECS engine's invocation is in crate::ecs; crate::event tells them apart.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -9,15 +10,29 @@ use greenlight_smoke::Check;
 use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
 
-use crate::aws::{Aws, AwsError, Reported, Target};
+use crate::aws::{Aws, AwsError, Reported};
 use crate::config::{ConfigError, HookConfig};
 use crate::deadline;
+use crate::green::{self, Verdict};
 
 /// Why an invocation itself failed (returned to Lambda after logging).
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("the lifecycle event has no {0}")]
     BadEvent(&'static str),
+    #[error(
+        "not a lifecycle event this hook knows: {0}; it serves CodeDeploy (DeploymentId, LifecycleEventHookExecutionId) and Amazon ECS (executionId, lifecycleStage, executionDetails) lifecycle hooks"
+    )]
+    UnknownEvent(String),
+    #[error("the {engine} lifecycle event is malformed: {message}")]
+    MalformedEvent {
+        engine: &'static str,
+        message: String,
+    },
+    #[error(
+        "the hook was invoked at ECS lifecycle stage {0}; it checks green only at POST_TEST_TRAFFIC_SHIFT (all test traffic, no production traffic yet): register it there"
+    )]
+    UnsupportedStage(String),
     #[error("{reason} (reporting Failed: {reported})")]
     UnknownDeployment { reason: String, reported: String },
     #[error("checks {status}: {reason}; but {source}")]
@@ -33,6 +48,9 @@ impl HookError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::BadEvent(_) => "BadEvent",
+            Self::UnknownEvent(_) => "UnknownEvent",
+            Self::MalformedEvent { .. } => "MalformedEvent",
+            Self::UnsupportedStage(_) => "UnsupportedStage",
             Self::UnknownDeployment { .. } => "UnknownDeployment",
             Self::ReportFailed { .. } => "ReportFailed",
         }
@@ -61,34 +79,11 @@ pub struct HookResponse {
     pub checks: Vec<Check>,
 }
 
-/// The checks' verdict before reporting.
-struct Verdict {
-    passed: bool,
-    reason: String,
-    target: Option<Target>,
-    checks: Vec<Check>,
-    nodes: Vec<IpAddr>,
-    unknown_deployment: bool,
-}
-
-impl Verdict {
-    fn failed(reason: String) -> Self {
-        Self {
-            passed: false,
-            reason,
-            target: None,
-            checks: Vec::new(),
-            nodes: Vec::new(),
-            unknown_deployment: false,
-        }
-    }
-}
-
 pub struct Hook {
-    aws: Aws,
+    pub(crate) aws: Aws,
     /// A bad configuration does not stop the runtime: every invocation reports Failed naming it,
     /// so the deployment fails at once instead of waiting for the hook's hour-long timeout.
-    config: Result<HookConfig, ConfigError>,
+    pub(crate) config: Result<HookConfig, ConfigError>,
 }
 
 impl Hook {
@@ -117,19 +112,8 @@ impl Hook {
         }
 
         let now = SystemTime::now();
-        // A deadline already past at the start is no deadline (Lambda would have stopped us);
-        // local emulators send one. Then HOOK_DEADLINE_SECONDS or the fallback bounds the run.
-        let lambda_deadline = lambda_deadline.filter(|d| {
-            let usable = *d > now;
-            if !usable {
-                tracing::warn!("the invocation's deadline is already past; ignoring it");
-            }
-            usable
-        });
-        let budget = match &self.config {
-            Ok(config) => deadline::run_budget(config.deadline, lambda_deadline, now),
-            Err(_) => Duration::ZERO,
-        };
+        let lambda_deadline = deadline::usable(lambda_deadline, now);
+        let budget = self.budget(lambda_deadline, now);
         let run_until = started + budget;
         let verdict = match &self.config {
             Err(e) => Verdict::failed(format!("the hook is misconfigured: {e}")),
@@ -166,7 +150,7 @@ impl Hook {
             duration_ms,
         );
 
-        if verdict.unknown_deployment {
+        if verdict.unknown {
             return Err(HookError::UnknownDeployment {
                 reason: verdict.reason,
                 reported: match &reported {
@@ -194,54 +178,23 @@ impl Hook {
         })
     }
 
+    /// The run's budget: none when misconfigured (the verdict is known at once).
+    pub(crate) fn budget(&self, lambda_deadline: Option<SystemTime>, now: SystemTime) -> Duration {
+        match &self.config {
+            Ok(config) => deadline::run_budget(config.deadline, lambda_deadline, now),
+            Err(_) => Duration::ZERO,
+        }
+    }
+
     async fn evaluate(
         &self,
         config: &HookConfig,
         deployment_id: &str,
         run_until: Instant,
     ) -> Verdict {
-        let target = match self.aws.target(deployment_id, &config.container_name).await {
-            Ok(target) => target,
-            Err(e) => {
-                let unknown = matches!(e, AwsError::UnknownDeployment { .. });
-                let mut verdict = Verdict::failed(e.to_string());
-                verdict.unknown_deployment = unknown;
-                return verdict;
-            }
-        };
-        let mut smoke = config.smoke.clone();
-        smoke.expect_image = Some(target.image.clone());
-        if let Some(load_balancer) = &config.load_balancer {
-            match self.aws.load_balancer_nodes(load_balancer).await {
-                Ok(nodes) => smoke.connect_to = nodes,
-                Err(e) => {
-                    let mut verdict = Verdict::failed(format!(
-                        "cannot find the private addresses of load balancer {load_balancer}: {e}"
-                    ));
-                    verdict.target = Some(target);
-                    return verdict;
-                }
-            }
-        }
-        // Leave the smoke run a moment to write its report before the outer deadline cuts it.
-        smoke.deadline = run_until
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(Duration::from_millis(100));
-        if smoke.deadline.is_zero() {
-            let mut verdict = Verdict::failed(
-                "no time was left for the checks before the whole-run deadline".into(),
-            );
-            verdict.target = Some(target);
-            return verdict;
-        }
-        let report = greenlight_smoke::run(&smoke).await;
-        Verdict {
-            passed: report.passed,
-            reason: report.summary(),
-            target: Some(target),
-            checks: report.checks,
-            nodes: smoke.connect_to,
-            unknown_deployment: false,
+        match self.aws.target(deployment_id, &config.container_name).await {
+            Ok(target) => green::check(&self.aws, config, target, 0, run_until).await,
+            Err(e) => Verdict::lookup_failed(&e),
         }
     }
 }
@@ -253,17 +206,6 @@ fn reported_label(reported: Reported) -> &'static str {
     }
 }
 
-/// Per-check timings as compact JSON for the log line.
-#[derive(Serialize)]
-struct CheckTiming<'a> {
-    check: &'a str,
-    round: u32,
-    passed: bool,
-    ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttft_ms: Option<u64>,
-}
-
 /// The one structured line per invocation that says what happened and why.
 fn log_outcome(
     deployment_id: &str,
@@ -273,18 +215,7 @@ fn log_outcome(
     verdict: &Verdict,
     duration_ms: u64,
 ) {
-    let timings: Vec<CheckTiming<'_>> = verdict
-        .checks
-        .iter()
-        .map(|c| CheckTiming {
-            check: &c.name,
-            round: c.round,
-            passed: c.passed,
-            ms: c.duration_ms,
-            ttft_ms: c.ttft_ms,
-        })
-        .collect();
-    let checks = serde_json::to_string(&timings).unwrap_or_default();
+    let checks = green::timings_json(&verdict.checks);
     let task_definition = verdict
         .target
         .as_ref()

@@ -1,6 +1,7 @@
 //! The real bootstrap binary under the Lambda runtime API: `cargo lambda watch` runs it (built
 //! with the workspace's debug profile and target dir) and `cargo lambda invoke` sends it the
-//! CodeDeploy lifecycle event. AWS is the moto server, the green side the real `greenlight`.
+//! CodeDeploy lifecycle event and the ECS lifecycle hook event. AWS is the moto server, the green
+//! side the real `greenlight`.
 //!
 //! #[ignore]d in `cargo test --workspace`; scripts/ci/hook.sh runs it with --ignored.
 
@@ -158,6 +159,82 @@ async fn the_bootstrap_reports_through_the_lambda_runtime_api() {
     assert!(text.contains("UnknownDeployment"), "{text}");
     assert!(
         text.contains("deployment d-NOSUCHDEPLOY does not exist"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto, cargo-lambda and the greenlight binary: run by scripts/ci/hook.sh"]
+async fn the_bootstrap_answers_ecs_lifecycle_hooks() {
+    let green = Greenlight::start(&[("IMAGE_URI", IMAGE)]);
+    let service = support::ecs::deploy_service(
+        &moto().sdk_config().await,
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenlight:old",
+        IMAGE,
+    )
+    .await;
+    let watch = Watch::start(&[
+        ("AWS_ENDPOINT_URL", &moto().endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", support::REGION),
+        ("TEST_LISTENER_URL", &green.url),
+        ("CONTAINER_NAME", "greenlight"),
+        ("SMOKE_ROUNDS", "2"),
+        ("HOOK_DEADLINE_SECONDS", "20"),
+        ("RUST_LOG", "info"),
+    ]);
+    let answer = |payload: &Value| {
+        let output = watch.invoke(payload);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "invoke failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str::<Value>(stdout.trim()).expect("the function's JSON answer")
+    };
+
+    let event = support::ecs::ecs_event(&service, "POST_TEST_TRAFFIC_SHIFT", &[], &[], None);
+    let response = answer(&event);
+    assert_eq!(response["hookStatus"], "SUCCEEDED", "{response:#}");
+    assert_eq!(
+        response["hookDetails"]["greenlight"]["expectedImage"],
+        IMAGE
+    );
+    assert_eq!(response["hookDetails"]["greenlight"]["roundsPassed"], 2);
+
+    // An unknown revision: FAILED, saying so.
+    let mut event = event;
+    event["executionDetails"]["targetServiceRevisionArn"] =
+        json!(service.green_revision.replace("/greenlight/", "/gone/"));
+    let response = answer(&event);
+    assert_eq!(response["hookStatus"], "FAILED", "{response:#}");
+    let reason = response["hookDetails"]["greenlight"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("does not exist (MISSING)"), "{reason}");
+
+    // The rollback invocation, weights reversed: SUCCEEDED without checks.
+    let reversed = [
+        (service.green_revision.as_str(), 0),
+        (service.blue_revision.as_str(), 100),
+    ];
+    let rollback =
+        support::ecs::ecs_event(&service, "PRODUCTION_TRAFFIC_SHIFT", &reversed, &[], None);
+    assert_eq!(answer(&rollback)["hookStatus"], "SUCCEEDED");
+
+    // Neither engine's event: the invocation fails with a clear error type and message.
+    let output = watch.invoke(&json!({"Records": []}));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("UnknownEvent"), "{text}");
+    assert!(
+        text.contains("not a lifecycle event this hook knows"),
         "{text}"
     );
 }

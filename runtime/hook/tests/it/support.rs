@@ -2,6 +2,8 @@
 //! tests/moto/server.py), `greenlight` servers, the `fake-llm` upstream, and CodeDeploy/ECS
 //! resources created through the real Rust SDK clients.
 
+pub mod ecs;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
