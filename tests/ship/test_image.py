@@ -27,7 +27,10 @@ if not IMAGE:
     pytest.skip("GREENLIGHT_IMAGE is not set: scripts/ci/ship.sh builds the image and sets it",
                 allow_module_level=True)
 
-MAX_IMAGE_BYTES = 10 * 1000 * 1000
+# 10 MB until this turn; issues 12, 15 and 17 allow up to 12 MB for their work together, only as far
+# as measured need: the render fix and the metrics (EMF + Prometheus) took it past 10 MB
+# (BENCHMARKS.md, "Image").
+MAX_IMAGE_BYTES = 10_500_000
 DRAIN_SECONDS = 25  # docs/contract.md
 STOP_TIMEOUT_SECONDS = 35
 CONTRACT_HEALTH_CHECK = ["CMD", "/greenlight", "healthcheck"]
