@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { hookCodeFromSource } from '../bin/hook-from-source';
-import { DeploymentEngine, EcsTrafficShift, GreenlightEcsDeployment, GreenlightService } from '../lib';
+import { DeploymentEngine, EcsTrafficShift, GreenlightDeployment, GreenlightEcsDeployment, GreenlightPipeline, GreenlightService } from '../lib';
 import { CONFIGURED, ecsDeploymentOf, logicalId, only, resources, statements, synth } from './helpers';
 
 const ECS: Record<string, unknown> = { ...CONFIGURED, deploymentEngine: 'ecs' };
@@ -239,5 +239,28 @@ describe('ECS engine options', () => {
       () => new GreenlightEcsDeployment(stack, 'Deployment', { service: codeDeployService }),
       /the service must be created with deploymentEngine DeploymentEngine.ECS/,
     );
+  });
+
+  it('keeps engines and services apart across the interfaces', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'S');
+    const hookCode = hookCodeFromSource();
+    const ecsService = new GreenlightService(stack, 'Ecs', { deploymentEngine: DeploymentEngine.ECS });
+    assert.throws(
+      () => new GreenlightDeployment(stack, 'CodeDeploy', { service: ecsService, hookCode }),
+      /S\/CodeDeploy: the service must be created with deploymentEngine DeploymentEngine.CODEDEPLOY/,
+    );
+    const codeDeployService = new GreenlightService(stack, 'Plain');
+    assert.throws(() => codeDeployService.addLifecycleHook({} as never), /lifecycle hooks need deploymentEngine DeploymentEngine.ECS/);
+    const ecsDeployment = new GreenlightEcsDeployment(stack, 'EcsDeployment', { service: ecsService, hookCode });
+    const pipeline = (id: string, service: GreenlightService) =>
+      new GreenlightPipeline(stack, id, {
+        service,
+        ecsDeployment,
+        connectionArn: 'arn:aws:codeconnections:eu-west-1:123456789012:connection/0123abcd-0123-4567-89ab-0123456789ab',
+        repositoryOwner: 'o',
+        repositoryName: 'r',
+      });
+    assert.throws(() => pipeline('Wrong', codeDeployService), /ecsDeployment deploys S\/Ecs, not the pipeline's service S\/Plain/);
+    assert.equal(pipeline('Right', ecsService).deployProject?.node.id, 'DeployProject');
   });
 });
