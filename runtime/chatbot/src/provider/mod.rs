@@ -5,7 +5,7 @@
 //! upstream connection inside the stream itself.
 
 mod bedrock;
-mod offline;
+pub(crate) mod offline;
 mod openai;
 mod upstream;
 

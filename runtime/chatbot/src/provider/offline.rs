@@ -6,7 +6,7 @@
 //! until the index is ready. An answer is the label, then the best passages quoted with their
 //! sources, streamed in small pieces like a model's answer.
 
-mod compose;
+pub(crate) mod compose;
 
 use std::sync::Arc;
 use std::time::Duration;

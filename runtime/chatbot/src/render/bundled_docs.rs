@@ -10,22 +10,9 @@
 use std::path::PathBuf;
 
 use super::markdown_to_html;
+use crate::provider::offline::compose::quote as quoted;
 
 const UPDATE_VAR: &str = "GREENLIGHT_UPDATE_RENDER_SNAPSHOTS";
-
-/// `text` as a block quote, line by line, the way `provider::offline::compose` quotes passages.
-fn quoted(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            if line.is_empty() {
-                ">".to_owned()
-            } else {
-                format!("> {line}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn snapshot_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -82,8 +82,8 @@ pub fn no_match(topics: &[String]) -> String {
     text
 }
 
-/// `text` as a markdown block quote.
-fn quote(text: &str) -> String {
+/// `text` as a markdown block quote (the render tests quote the bundled docs with it too).
+pub(crate) fn quote(text: &str) -> String {
     text.lines()
         .map(|line| {
             if line.is_empty() {
