@@ -3,6 +3,10 @@
 # PROFILE=release (default for the recorded runs) or PROFILE=debug (CI: reuses the test build).
 PROFILE=${PROFILE:-release}
 [[ $PROFILE == release || $PROFILE == debug ]] || die "PROFILE is release or debug, got '$PROFILE'"
+# GREENLIGHT_TARGET=x86_64-unknown-linux-musl: run the greenlight the image ships (static musl,
+# mimalloc) instead of the host build; fake-llm and the load tools stay host builds. Release only.
+GREENLIGHT_TARGET=${GREENLIGHT_TARGET:-}
+[[ -z $GREENLIGHT_TARGET || $PROFILE == release ]] || die "GREENLIGHT_TARGET needs PROFILE=release"
 
 # rehearse_bins: builds greenlight, fake-llm and bench-load; sets BIN_DIR. Release: the shipped
 # build of the binaries alone. Debug: the binaries exactly as the rust stage's `cargo test
@@ -15,6 +19,20 @@ rehearse_bins() {
     cargo build --locked --release -p greenlight -p greenlight-fake-llm --bins
   fi
   BIN_DIR=$CARGO_TARGET_DIR/$PROFILE
+  if [ -n "$GREENLIGHT_TARGET" ]; then
+    rustup target list --installed | grep -qx "$GREENLIGHT_TARGET" || rustup target add "$GREENLIGHT_TARGET"
+    [[ $GREENLIGHT_TARGET != *-musl ]] || apt_install musl-tools
+    step "cargo build (release, $GREENLIGHT_TARGET): greenlight"
+    cargo build --locked --release --target "$GREENLIGHT_TARGET" -p greenlight
+    # One folder with the binaries by the names the scripts run.
+    local mixed=$CARGO_TARGET_DIR/rehearse/bin-$GREENLIGHT_TARGET f
+    mkdir -p "$mixed"
+    for f in "$BIN_DIR"/*; do
+      [ -f "$f" ] && [ -x "$f" ] && ln -sf "$f" "$mixed/"
+    done
+    ln -sf "$CARGO_TARGET_DIR/$GREENLIGHT_TARGET/release/greenlight" "$mixed/greenlight"
+    BIN_DIR=$mixed
+  fi
   export BIN_DIR
 }
 
