@@ -180,14 +180,17 @@ async fn a_slow_first_token_times_out_and_a_silent_stream_hits_the_idle_timeout(
     let (_, end) = collect(provider(quick.clone()).stream(request("[[slow]]"))).await;
     assert!(matches!(end, Err(ProviderError::Timeout(_))), "{end:?}");
 
-    let started = Instant::now();
-    let (text, end) = collect(provider(quick).stream(request("[[long]]"))).await;
+    // The idle timeout alone: a first-token budget no loaded test machine can miss, so the error
+    // can only be the 300 ms idle timeout between the first token and the next (1 s away). No
+    // wall-clock bound: under load it measured the machine, not the provider.
+    let mut idle_only = quick;
+    idle_only.first_token_timeout = Duration::from_secs(30);
+    let (text, end) = collect(provider(idle_only).stream(request("[[long]]"))).await;
     assert!(!text.is_empty(), "the first token came");
     assert!(
         matches!(end, Err(ProviderError::Timeout(d)) if d == Duration::from_millis(300)),
         "{end:?}"
     );
-    assert!(started.elapsed() < Duration::from_millis(900));
 }
 
 #[tokio::test]
