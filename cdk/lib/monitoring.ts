@@ -13,9 +13,16 @@ export interface ScalingOptions {
   readonly maxCapacity: number;
   readonly targetCpuUtilizationPercent: number;
   readonly requestsPerTaskPerMinute: number;
+  /** The average of the tasks' open streams (the server's gauge, per minute). */
+  readonly streamsPerTask: cloudwatch.IMetric;
+  readonly targetStreamsPerTask: number;
 }
 
-/** Scales the service on CPU and on requests per task. */
+/**
+ * Scales the service on concurrent chat streams per task (the load of a task that mostly waits
+ * on the model), with CPU and requests per task as guards. Application Auto Scaling scales out
+ * when any policy asks and in only when every target-tracking policy agrees.
+ */
 export function configureScaling(
   service: ecs.FargateService,
   cluster: ecs.ICluster,
@@ -29,6 +36,15 @@ export function configureScaling(
     scaleOutCooldown: Duration.seconds(60),
   });
   scaleOnRequests(scaling, service, cluster, loadBalancer, o.requestsPerTaskPerMinute);
+  // Every task writes its greenlight_streams_open once a minute under the same stable dimension
+  // set, so the metric's Average is the mean per task: it falls in proportion as tasks are added,
+  // which target tracking needs (Application Auto Scaling, CustomizedMetricSpecification).
+  scaling.scaleToTrackCustomMetric('StreamScaling', {
+    metric: o.streamsPerTask,
+    targetValue: o.targetStreamsPerTask,
+    scaleInCooldown: Duration.seconds(300),
+    scaleOutCooldown: Duration.seconds(60),
+  });
   return scaling;
 }
 

@@ -161,6 +161,42 @@ export interface GreenlightServiceProps {
    */
   readonly serverErrorsPerMinuteThreshold?: number;
   /**
+   * The p95 time to first token of the service's chats (blue and green together) above which
+   * the TTFT alarm fires; a deployment rolls back on it. The green-light hook's budget for one
+   * chat's first token is the same 5 s.
+   * @default Duration.seconds(5)
+   */
+  readonly ttftP95Threshold?: Duration;
+  /**
+   * Percentage of chats ending with an error event (upstream timeouts and failures) above which
+   * the chat error alarm fires; a deployment rolls back on it. At the default 10 % canary, a
+   * green whose every answer fails makes 10 %.
+   * @default 5
+   */
+  readonly chatErrorRatePercentThreshold?: number;
+  /**
+   * Percentage of answers cut after they began, not by the client (the model's stream broke, or
+   * a task stopped mid-answer), above which the interrupted-streams alarm fires; a deployment
+   * rolls back on it.
+   * @default 2
+   */
+  readonly interruptedStreamsPercentThreshold?: number;
+  /**
+   * Chats a minute (the whole service) below which the three chat alarms judge the minute as
+   * fine: too few answers say nothing about a build.
+   * @default 10
+   */
+  readonly chatAlarmsMinimumChatsPerMinute?: number;
+  /**
+   * Concurrent chat streams per task the service scales to hold (target tracking on the average
+   * of the tasks' `greenlight_streams_open`); CPU and requests per task stay as guards. The
+   * default is half of what one task of the default size (0.25 vCPU, 512 MiB) held within a 1 s
+   * TTFT p99 in RELIABILITY.md's capacity run (200 streams), leaving room for the minute or two a
+   * new task takes. Raise it with `cpu`.
+   * @default 100
+   */
+  readonly targetStreamsPerTask?: number;
+  /**
    * Bucket for the ALB access logs (and the artifact bucket's access logs, see GreenlightPipeline).
    * @default - a new bucket, SSE-S3 (the only encryption ALB log delivery supports), SSL only,
    *            objects expire after 90 days

@@ -25,11 +25,14 @@ import { type EcsTraffic, configureEcsTraffic } from './ecs-traffic';
 import { ExplicitIamActions, nagResource } from './iam';
 import type { IGreenlightEcsService, IGreenlightService } from './interfaces';
 import { allowTestTraffic, createAccessLogsBucket, createLoadBalancer } from './load-balancer';
+import { createChatAlarms } from './chat-alarms';
+import { ChatbotMetrics } from './chatbot-metrics';
+import { createDashboard, dashboardUrl } from './dashboard';
 import { configureScaling, createAlarms } from './monitoring';
 import { createServiceNetwork } from './network';
 import { EgressMode, LlmProvider, type GreenlightServiceProps } from './service-props';
 import { createApiKeySecret, createRepository, createTaskDefinitions } from './task-definitions';
-import { defaultCachePrefix, validateServiceSettings } from './validation';
+import { defaultCachePrefix, validateChatSettings, validateServiceSettings } from './validation';
 
 
 /** The service's desired count in the template: constant for the life of the stack. */
@@ -88,8 +91,23 @@ export class GreenlightService extends Construct implements IGreenlightService, 
   public readonly serverErrorsAlarm: cloudwatch.Alarm;
   public readonly unhealthyHostsAlarm: cloudwatch.Alarm;
   public readonly latencyAlarm: cloudwatch.Alarm;
-  /** The alarms a deployment rolls back on. */
+  /** p95 time to first token of the chats above `ttftP95Threshold`. */
+  public readonly ttftAlarm: cloudwatch.Alarm;
+  /** Chats ending with an error event above `chatErrorRatePercentThreshold`. */
+  public readonly chatErrorRateAlarm: cloudwatch.Alarm;
+  /** Answers cut mid-stream (not by the client) above `interruptedStreamsPercentThreshold`. */
+  public readonly interruptedStreamsAlarm: cloudwatch.Alarm;
+  /** The alarms a deployment rolls back on (both engines). */
   public readonly alarms: cloudwatch.IAlarm[];
+  /** The service's CloudWatch dashboard. */
+  public readonly dashboard: cloudwatch.Dashboard;
+  /** The dashboard in the CloudWatch console. */
+  public readonly dashboardUrl: string;
+  /**
+   * The value of the `service` dimension of the server's metrics (`METRICS_EMF_SERVICE`, the
+   * task family): the alarms, the dashboard and the scaling read the metrics under it.
+   */
+  public readonly metricsServiceDimension: string;
   /** `http://<alb>:8080`, the URL the green-light hook tests. */
   public readonly testListenerUrl: string;
   /** The public URL of the production listener. */
@@ -301,12 +319,29 @@ export class GreenlightService extends Construct implements IGreenlightService, 
       });
     }
 
-    // ---- scaling and alarms ----
+    // ---- scaling, alarms and dashboard ----
+    // The task definition sets METRICS_EMF_SERVICE to the task family (task-definitions.ts).
+    this.metricsServiceDimension = this.taskFamily;
+    const chatMetrics = new ChatbotMetrics(this.metricsServiceDimension);
+    const targetStreamsPerTask = props.targetStreamsPerTask ?? 100;
+    const chatThresholds = {
+      ttftP95Threshold: props.ttftP95Threshold ?? Duration.seconds(5),
+      chatErrorRatePercent: props.chatErrorRatePercentThreshold ?? 5,
+      interruptedStreamsPercent: props.interruptedStreamsPercentThreshold ?? 2,
+      minimumChatsPerMinute: props.chatAlarmsMinimumChatsPerMinute ?? 10,
+    };
+    validateChatSettings({
+      ...chatThresholds,
+      ttftP95Seconds: chatThresholds.ttftP95Threshold.toMilliseconds() / 1000,
+      targetStreamsPerTask,
+    }, this.node.path);
     this.scaling = configureScaling(fargateService, this.cluster, this.loadBalancer, {
       minCapacity,
       maxCapacity,
       targetCpuUtilizationPercent: props.targetCpuUtilizationPercent ?? 60,
       requestsPerTaskPerMinute: props.requestsPerTaskPerMinute ?? 120,
+      streamsPerTask: chatMetrics.streamsOpen('Average'),
+      targetStreamsPerTask,
     });
     const alarms = createAlarms(this, this.loadBalancer, this.blueTargetGroup, this.greenTargetGroup, {
       latencyP95Threshold: props.latencyP95Threshold ?? Duration.seconds(3),
@@ -315,7 +350,28 @@ export class GreenlightService extends Construct implements IGreenlightService, 
     this.serverErrorsAlarm = alarms.serverErrors;
     this.unhealthyHostsAlarm = alarms.unhealthyHosts;
     this.latencyAlarm = alarms.latency;
-    this.alarms = [alarms.serverErrors, alarms.unhealthyHosts, alarms.latency];
+    const chatAlarms = createChatAlarms(this, chatMetrics, chatThresholds);
+    this.ttftAlarm = chatAlarms.ttft;
+    this.chatErrorRateAlarm = chatAlarms.chatErrors;
+    this.interruptedStreamsAlarm = chatAlarms.interruptedStreams;
+    this.alarms = [
+      alarms.serverErrors, alarms.unhealthyHosts, alarms.latency,
+      chatAlarms.ttft, chatAlarms.chatErrors, chatAlarms.interruptedStreams,
+    ];
+    this.dashboard = createDashboard(this, {
+      serviceDimension: this.metricsServiceDimension,
+      metrics: chatMetrics,
+      chatAlarms,
+      thresholds: chatThresholds,
+      loadBalancerAlarms: [alarms.serverErrors, alarms.unhealthyHosts, alarms.latency],
+      loadBalancer: this.loadBalancer,
+      blueTargetGroup: this.blueTargetGroup,
+      greenTargetGroup: this.greenTargetGroup,
+      cluster: this.cluster,
+      service: fargateService,
+      targetStreamsPerTask,
+    });
+    this.dashboardUrl = dashboardUrl(this.dashboard);
     if (ecsEngine) {
       // The same alarms CodeDeploy stops on: in alarm during a deployment (bake time included),
       // ECS rolls it back (DeploymentConfiguration.Alarms with Rollback).

@@ -191,7 +191,11 @@ export class GreenlightStack extends Stack {
       }
       this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Greenlight alarms', enforceSSL: true });
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(s.alarmEmail));
-      for (const alarm of [this.service.serverErrorsAlarm, this.service.unhealthyHostsAlarm, this.service.latencyAlarm]) {
+      const svc = this.service;
+      for (const alarm of [
+        svc.serverErrorsAlarm, svc.unhealthyHostsAlarm, svc.latencyAlarm,
+        svc.ttftAlarm, svc.chatErrorRateAlarm, svc.interruptedStreamsAlarm,
+      ]) {
         alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
         alarm.addOkAction(new cwActions.SnsAction(this.alarmTopic));
       }
@@ -218,6 +222,7 @@ export class GreenlightStack extends Stack {
     out('RepositoryUri', this.service.repository.repositoryUri, 'ECR repository the pipeline pushes to');
     out('PipelineName', this.pipeline.pipeline.pipelineName, 'The pipeline a git push starts');
     out('ClusterName', this.service.cluster.clusterName, 'ECS cluster');
+    out('DashboardUrl', this.service.dashboardUrl, 'The service\'s CloudWatch dashboard (chats, TTFT, errors, streams, tokens, tasks by colour)');
     out('ServiceName', this.service.service.serviceName, 'ECS service');
     if (this.deployment) {
       out('CodeDeployApplicationName', this.deployment.application.applicationName, 'CodeDeploy application');

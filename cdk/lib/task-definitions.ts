@@ -168,6 +168,9 @@ function containerEnvironment(o: TaskDefinitionOptions): Record<string, string> 
     LOG_FORMAT: 'json',
     // The chatbot's own metrics, as CloudWatch Embedded Metric Format in its log stream.
     METRICS_EMF: 'true',
+    // The stable dimension the alarms, dashboard and scaling read (cdk/lib/metrics.ts): the task
+    // family, unique per service, so two services of one stack never mix their metrics.
+    METRICS_EMF_SERVICE: o.taskFamily,
     AWS_REGION: Aws.REGION,
   };
   if (o.llmModel) env.LLM_MODEL = o.llmModel;

@@ -42,6 +42,36 @@ export function validateServiceSettings(v: ServiceSettings, path: string): void 
   }
 }
 
+/** The thresholds of the chat alarms and the streams scaling target. */
+export interface ChatSettings {
+  readonly chatErrorRatePercent: number;
+  readonly interruptedStreamsPercent: number;
+  readonly minimumChatsPerMinute: number;
+  readonly targetStreamsPerTask: number;
+  readonly ttftP95Seconds: number;
+}
+
+/** Rejects chat alarm thresholds and scaling targets that cannot work, naming the property. */
+export function validateChatSettings(v: ChatSettings, path: string): void {
+  const fail = (message: string): never => {
+    throw new Error(`${path}: ${message}`);
+  };
+  const percent = (name: string, value: number) => {
+    if (known(value) && !(value > 0 && value <= 100)) fail(`${name}: must be above 0 and at most 100 (percent), got ${value}`);
+  };
+  percent('chatErrorRatePercentThreshold', v.chatErrorRatePercent);
+  percent('interruptedStreamsPercentThreshold', v.interruptedStreamsPercent);
+  if (known(v.minimumChatsPerMinute) && (!Number.isInteger(v.minimumChatsPerMinute) || v.minimumChatsPerMinute < 1)) {
+    fail(`chatAlarmsMinimumChatsPerMinute: must be an integer of at least 1, got ${v.minimumChatsPerMinute}`);
+  }
+  if (known(v.targetStreamsPerTask) && !(v.targetStreamsPerTask > 0)) {
+    fail(`targetStreamsPerTask: must be above 0, got ${v.targetStreamsPerTask}`);
+  }
+  if (known(v.ttftP95Seconds) && !(v.ttftP95Seconds > 0)) {
+    fail(`ttftP95Threshold: must be above 0 seconds, got ${v.ttftP95Seconds}`);
+  }
+}
+
 /** Checks an ECR pull-through cache repository prefix (unresolved tokens pass). */
 export function validateCachePrefix(prefix: string, path: string): void {
   if (!Token.isUnresolved(prefix) && !/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(prefix)) {

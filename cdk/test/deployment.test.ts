@@ -24,7 +24,9 @@ describe('GreenlightDeployment', () => {
     assert.deepEqual(pair.TestTrafficRoute, { ListenerArns: [{ Ref: id(stack.service.testListener) }] });
     const alarms = p.AlarmConfiguration as { Enabled: boolean; Alarms: unknown[] };
     assert.equal(alarms.Enabled, true);
-    assert.equal(alarms.Alarms.length, 3);
+    // The load balancer's three and the chatbot's own three (TTFT, chat errors, interrupted streams).
+    assert.deepEqual(alarms.Alarms, stack.service.alarms.map((alarm) => ({ Name: { Ref: id(alarm as unknown as Parameters<typeof id>[0]) } })));
+    assert.equal(alarms.Alarms.length, 6);
     const rollback = p.AutoRollbackConfiguration as { Enabled: boolean; Events: string[] };
     assert.equal(rollback.Enabled, true);
     assert.deepEqual([...rollback.Events].sort(), ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM', 'DEPLOYMENT_STOP_ON_REQUEST']);

@@ -27,7 +27,7 @@ describe('the ECS deployment engine', () => {
     assert.equal(Object.keys(template.findResources('AWS::CodeDeploy::Application')).length, 0);
   });
 
-  it('rolls back on the same three alarms', () => {
+  it('rolls back on the same six alarms (load balancer and chatbot)', () => {
     const alarms = config.Alarms as { AlarmNames: unknown[]; Enable: boolean; Rollback: boolean };
     assert.equal(alarms.Enable, true);
     assert.equal(alarms.Rollback, true);
@@ -35,6 +35,7 @@ describe('the ECS deployment engine', () => {
       alarms.AlarmNames,
       stack.service.alarms.map((alarm) => ({ Ref: id(alarm as unknown as Parameters<typeof logicalId>[1]) })),
     );
+    assert.equal(alarms.AlarmNames.length, 6);
   });
 
   it('registers the hook at POST_TEST_TRAFFIC_SHIFT with a role that may invoke only it', () => {

@@ -24,10 +24,28 @@ const PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET: ById = {
     'AWS::S3::BucketPolicy': ['GreenlightPipelineBuildCachePolicyCFFBBE6D'],
   };
 
+/** The chatbot's alarms, its dashboard and the scaling on open streams (issue #15). */
+const CHATBOT_METRICS: ById = {
+  'AWS::ApplicationAutoScaling::ScalingPolicy': ['GreenlightServiceTaskCountTargetStreamScaling9266CF45'],
+  'AWS::CloudWatch::Alarm': [
+    'GreenlightServiceChatErrorRateAlarm93C4DA9F',
+    'GreenlightServiceInterruptedStreamsAlarm195D98A0',
+    'GreenlightServiceTtftAlarm587F15C6',
+  ],
+  'AWS::CloudWatch::Dashboard': ['GreenlightServiceDashboard2E76576F'],
+};
+
+const ADDED_EVERYWHERE: ById = Object.fromEntries(
+  [...new Set([...Object.keys(PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET), ...Object.keys(CHATBOT_METRICS)])].map((type) => [
+    type,
+    [...(PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET[type] ?? []), ...(CHATBOT_METRICS[type] ?? [])],
+  ]),
+);
+
 const ADDED: Readonly<Record<string, ById>> = {
-  default: PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
-  'https-vpc-endpoints': PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
-  ecs: PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET,
+  default: ADDED_EVERYWHERE,
+  'https-vpc-endpoints': ADDED_EVERYWHERE,
+  ecs: ADDED_EVERYWHERE,
 };
 
 function pairs(byType: ById): Set<string> {

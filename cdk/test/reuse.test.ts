@@ -61,7 +61,7 @@ describe('two Greenlight services in one stack', () => {
     ] as const) {
       assert.ok(distinct(named(type, key)), `${type} ${key}: ${JSON.stringify(named(type, key))}`);
     }
-    assert.equal(resources(template, 'AWS::CloudWatch::Alarm').length, 2 * 5);
+    assert.equal(resources(template, 'AWS::CloudWatch::Alarm').length, 2 * 8);
     assert.equal(resources(template, 'AWS::Logs::LogGroup').length >= 2 * 3, true);
   });
 

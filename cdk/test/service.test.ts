@@ -148,7 +148,8 @@ describe('GreenlightService', () => {
   });
 
   it('alarms on 5xx, unhealthy hosts and p95 latency', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 3); // 2 for request step scaling
+    // 2 for request step scaling, 3 on the load balancer, 3 on the chatbot's own metrics.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 3 + 3);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { ExtendedStatistic: 'p95', MetricName: 'TargetResponseTime' });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: Match.arrayWith([Match.objectLike({ Expression: 'MAX([FILL(blue, 0), FILL(green, 0)])' })]),

@@ -11,6 +11,10 @@
 #   GREENLIGHT_BINS="before=/tmp/gl-old after=target/release/greenlight" ROUNDS=5 scripts/bench/relay.sh
 #       # any prebuilt binaries (e.g. a saved copy from before a change); nothing is rebuilt
 #   BASELINES="glibc musl" ...                 # also compare every build with musl, not only glibc
+#   GREENLIGHT_BINS="off=target/release/greenlight emf=target/release/greenlight" \
+#     GREENLIGHT_ENVS="emf:METRICS_EMF=true" LEVELS="10 100" ROUNDS=3 scripts/bench/relay.sh
+#       # one binary run twice, with and without a setting (here the EMF metrics, as the task
+#       # definition runs them): GREENLIGHT_ENVS adds "name:KEY=VALUE[,KEY=VALUE...]" to a variant
 #
 # Several builds ("variants") run side by side, one process each, and are measured in turn in
 # every round, in an order that rotates from round to round, each right after its own floor run:
@@ -31,6 +35,8 @@ ROUNDS=${ROUNDS:-1}
 # `host` is the host's own release build (target/release); anything else is a target triple.
 TARGETS=${TARGETS:-host}
 GREENLIGHT_BINS=${GREENLIGHT_BINS:-}
+# Extra environment of a variant's server: "name:KEY=VALUE[,KEY=VALUE...]" entries.
+GREENLIGHT_ENVS=${GREENLIGHT_ENVS:-}
 # Variants the others are compared with round by round (default: the first one).
 BASELINES=${BASELINES:-}
 OUT=$CARGO_TARGET_DIR/bench
@@ -72,6 +78,14 @@ fi
 names=()
 for pair in "${variants[@]}"; do names+=("${pair%%=*}"); done
 [ "$(printf '%s\n' "${names[@]}" | sort -u | wc -l)" = "${#names[@]}" ] || die "variant names repeat: ${names[*]}"
+declare -A VARIANT_ENV
+for entry in $GREENLIGHT_ENVS; do
+  [[ $entry =~ ^[^:]+:[A-Z_][A-Z0-9_]*=[^,]*(,[A-Z_][A-Z0-9_]*=[^,]*)*$ ]] ||
+    die "GREENLIGHT_ENVS entries are name:KEY=VALUE[,KEY=VALUE...], got '$entry'"
+  name=${entry%%:*}
+  [[ " ${names[*]} " == *" $name "* ]] || die "GREENLIGHT_ENVS: '$name' is no variant (${names[*]})"
+  VARIANT_ENV[$name]=${entry#*:}
+done
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -93,17 +107,19 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg | tr ' ' ','; }
 
 # greenlight as the benchmark runs it: openai provider on the fake, no per-client rate limit
 # (every request comes from 127.0.0.1), logs kept (one JSON line per chat) but thrown away.
-greenlight_env() { # binary port
+greenlight_env() { # binary port [KEY=VALUE,KEY=VALUE...]
+  local extra=()
+  [ -z "${3:-}" ] || IFS=, read -ra extra <<<"$3"
   # exec: the background job becomes greenlight itself, so $! is the PID whose CPU and RSS count.
   exec env LLM_PROVIDER=openai OPENAI_BASE_URL="$FAKE/v1" LLM_MODEL=fake-model \
-    RATE_LIMIT_PER_MINUTE=0 LOG_FORMAT=json HOST=127.0.0.1 PORT="$2" "$1" serve
+    RATE_LIMIT_PER_MINUTE=0 LOG_FORMAT=json HOST=127.0.0.1 PORT="$2" "${extra[@]}" "$1" serve
 }
 declare -A GL_PID GL_URL
 variants_json="["
 for pair in "${variants[@]}"; do
   name=${pair%%=*} binary=${pair#*=}
   port=$(free_port)
-  greenlight_env "$binary" "$port" >/dev/null 2>&1 &
+  greenlight_env "$binary" "$port" "${VARIANT_ENV[$name]:-}" >/dev/null 2>&1 &
   GL_PID[$name]=$!
   pids+=("$!")
   for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.05; done
@@ -111,7 +127,7 @@ for pair in "${variants[@]}"; do
   GL_URL[$name]="http://127.0.0.1:$port/v1"
   sleep 0.3
   pid=${GL_PID[$name]}
-  variants_json+="{\"name\":\"$name\",\"binary\":\"$binary\",\"size_bytes\":$(stat -c %s "$binary"),"
+  variants_json+="{\"name\":\"$name\",\"binary\":\"$binary\",\"env\":\"${VARIANT_ENV[$name]:-}\",\"size_bytes\":$(stat -c %s "$binary"),"
   variants_json+="\"idle_rss_after_start_kib\":$(status_kib "$pid" VmRSS),\"threads_idle\":$(status_kib "$pid" Threads)},"
 done
 variants_json="${variants_json%,}]"

@@ -28,12 +28,13 @@ FAKE_LLM = os.environ.get("FAKE_LLM_BIN", str(TARGET / "debug" / "fake-llm"))
 SCHEMA = json.loads((HERE / "emf.schema.json").read_text())
 CATALOGUE = json.loads((ROOT / "docs" / "metrics.json").read_text())
 NAMESPACE = "GreenlightTest"
+SERVICE = "greenlight-metrics-test"
 CHAT, COMPLETIONS = "/api/chat", "/v1/chat/completions"
 SECRET_PROMPT = "the secret word is tangerine"
 CLEARED = ("HOST", "PORT", "LLM_PROVIDER", "LLM_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY",
            "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "LOG_FORMAT", "RUST_LOG", "METRICS_EMF",
-           "METRICS_EMF_INTERVAL_SECONDS", "METRICS_EMF_NAMESPACE", "METRICS_PORT",
-           "DRAIN_SECONDS", "UPSTREAM_MAX_RETRIES")
+           "METRICS_EMF_INTERVAL_SECONDS", "METRICS_EMF_NAMESPACE", "METRICS_EMF_SERVICE",
+           "METRICS_PORT", "DRAIN_SECONDS", "UPSTREAM_MAX_RETRIES")
 
 
 class Process:
@@ -83,7 +84,7 @@ def servers():
             "OPENAI_BASE_URL": f"{fake_url}/v1", "LLM_MODEL": "fake-model",
             "UPSTREAM_MAX_RETRIES": "1", "RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": "1",
             "DRAIN_SECONDS": "1", "METRICS_EMF": "true", "METRICS_EMF_INTERVAL_SECONDS": "1",
-            "METRICS_EMF_NAMESPACE": NAMESPACE, "METRICS_PORT": "0",
+            "METRICS_EMF_NAMESPACE": NAMESPACE, "METRICS_EMF_SERVICE": SERVICE, "METRICS_PORT": "0",
         })
         greenlight = Process([BIN], env=env)
         metrics_url = _url_after(greenlight.wait_for("metrics on http://"), "metrics on ")
@@ -270,6 +271,8 @@ def check_emf(lines, client):
     records = _emf_records(lines)
     assert len(records) >= 2, "flushed every second and once more at exit"
     totals = collections.Counter()
+    # The stable set (service, labels but route): what the CDK alarms and scaling read.
+    service_totals = collections.Counter()
     histogram_counts = collections.Counter()
     last_streams_open = None
     for record in records:
@@ -277,16 +280,24 @@ def check_emf(lines, client):
         directive = record["_aws"]["CloudWatchMetrics"][0]
         assert directive["Namespace"] == NAMESPACE
         dims = directive["Dimensions"][0]
-        assert dims[:3] == CATALOGUE["globalDimensions"]
+        assert dims[0] == CATALOGUE["serviceDimension"]
+        assert dims[1:4] == CATALOGUE["globalDimensions"]
         assert (record["provider"], record["model"]) == ("openai", "fake-model")
-        labels = tuple((d, record[d]) for d in dims[3:])
+        labels = tuple((d, record[d]) for d in dims[4:])
+        assert len(directive["Dimensions"]) == 2
+        stable = directive["Dimensions"][1]
+        assert stable[0] == CATALOGUE["serviceDimension"] and record["service"] == SERVICE
+        stable_labels = tuple((d, record[d]) for d in stable[1:])
         for metric in directive["Metrics"]:
             name, value = metric["Name"], record[metric["Name"]]
             spec = next(m for m in CATALOGUE["metrics"] if m["name"] == name)
             assert metric["Unit"] == spec["unit"]
             assert [d for d, _ in labels] == sorted(spec["labels"]), (name, labels)
+            assert sorted(dims) == sorted(spec["dimensionSets"][0]), (name, dims)
+            assert sorted(stable) == sorted(spec["dimensionSets"][1]), (name, stable)
             if spec["kind"] == "counter":
                 totals[(name, labels)] += value
+                service_totals[(name, stable_labels)] += value
             elif spec["kind"] == "gauge":
                 last_streams_open = value
             else:
@@ -322,3 +333,8 @@ def check_emf(lines, client):
     assert histogram_counts[("greenlight_chat_ttft_seconds", (("route", CHAT),))] == 5
     assert histogram_counts[("greenlight_chat_duration_seconds", (("route", CHAT),))] == 3
     assert last_streams_open == 0
+    # Summed over routes in the stable set: the numbers the rollback alarms see.
+    assert service_totals[("greenlight_chats_started_total", ())] == 7
+    assert service_totals[("greenlight_chats_finished_total", (("outcome", "error"),))] == 1
+    assert service_totals[("greenlight_chats_finished_total", (("outcome", "drained"),))] == 1
+    assert service_totals[("greenlight_chat_errors_total", (("code", "upstream_error"),))] == 1

@@ -194,7 +194,7 @@ def disagreements(cdk_out: Path, rendered: Path) -> list[str]:
     theirs_env = {e.get("Name"): text(e.get("Value")) for e in cdk_container.get("Environment", [])}
     for key in sorted((set(ours_env) & set(theirs_env)) - {"GIT_COMMIT", "IMAGE_URI"}):
         expect(f"environment {key}", ours_env[key], theirs_env[key])
-    for key in ("HOST", "PORT", "LLM_PROVIDER", "DRAIN_SECONDS", "METRICS_EMF"):
+    for key in ("HOST", "PORT", "LLM_PROVIDER", "DRAIN_SECONDS", "METRICS_EMF", "METRICS_EMF_SERVICE"):
         if key in theirs_env and key not in ours_env:
             problems.append(f"environment {key}: the CDK app sets it, the rendered taskdef does not")
 

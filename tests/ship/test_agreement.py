@@ -83,6 +83,8 @@ def mutated(change) -> dict:
         (lambda t: container(t)["LogConfiguration"]["Options"].update({"awslogs-stream-prefix": "app"}), "awslogs-stream-prefix"),
         (lambda t: container(t)["Environment"].__setitem__(3, {"Name": "DRAIN_SECONDS", "Value": "10"}), "environment DRAIN_SECONDS"),
         (lambda t: next(e for e in container(t)["Environment"] if e["Name"] == "METRICS_EMF").update(Value="false"), "environment METRICS_EMF"),
+        # The alarms and scaling read the metrics of the service dimension the CDK app sets.
+        (lambda t: next(e for e in container(t)["Environment"] if e["Name"] == "METRICS_EMF_SERVICE").update(Value="other"), "environment METRICS_EMF_SERVICE"),
         (lambda t: container(t)["PortMappings"][0].update(ContainerPort=3000), "container ports"),
         (lambda t: t["Resources"]["TaskDef54694570"]["Properties"].update(TaskRoleArn={"Fn::GetAtt": ["OtherRole", "Arn"]}), "taskRoleArn"),
         (lambda t: t["Resources"]["TaskDef54694570"]["Properties"].update(Family="greenlight-v2"), "expected one AWS::ECS::TaskDefinition of family 'greenlight' (TASK_FAMILY), found families ['greenlight-v2']"),

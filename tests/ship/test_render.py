@@ -84,6 +84,7 @@ def test_taskdef_carries_the_contract_values(env, tmp_path):
         "IMAGE_URI": f"{env['ECR_REPOSITORY_URI']}:{env['GIT_COMMIT']}",
         "LOG_FORMAT": "json",
         "METRICS_EMF": "true",
+        "METRICS_EMF_SERVICE": env["TASK_FAMILY"],
     }
 
 

@@ -149,6 +149,10 @@ pub struct Config {
     /// CloudWatch namespace of the EMF metrics.
     #[arg(long, env = "METRICS_EMF_NAMESPACE", default_value = crate::metrics::emf::DEFAULT_NAMESPACE)]
     pub metrics_emf_namespace: String,
+    /// Value of the EMF records' `service` dimension, the stable set alarms and scaling watch
+    /// (the task definition sets the task family, unique per service).
+    #[arg(long, env = "METRICS_EMF_SERVICE", default_value = "greenlight")]
+    pub metrics_emf_service: String,
     /// Port of the Prometheus `GET /metrics` listener (on HOST), separate from PORT; off when
     /// unset. 0 picks a free port (logged).
     #[arg(long, env = "METRICS_PORT")]
@@ -267,6 +271,17 @@ impl Config {
         if namespace.starts_with("AWS/") {
             return Err(bad("METRICS_EMF_NAMESPACE", "must not start with AWS/"));
         }
+        // A CloudWatch dimension value: 1 to 1024 characters, not only whitespace.
+        let service = self.metrics_emf_service.as_str();
+        if service.trim().is_empty()
+            || service.chars().count() > 1024
+            || service.chars().any(char::is_control)
+        {
+            return Err(bad(
+                "METRICS_EMF_SERVICE",
+                "must have between 1 and 1024 characters, not only spaces, no control characters",
+            ));
+        }
         if self.metrics_port.is_some_and(|p| p != 0 && p == self.port) {
             return Err(bad(
                 "METRICS_PORT",
@@ -371,6 +386,11 @@ mod tests {
             .validate()
             .expect_err("reserved");
         assert_eq!(err.variable, "METRICS_EMF_NAMESPACE");
+        assert_eq!(parse(&[]).metrics_emf_service, "greenlight");
+        let err = parse(&["--metrics-emf-service", " "])
+            .validate()
+            .expect_err("blank service");
+        assert_eq!(err.variable, "METRICS_EMF_SERVICE");
     }
 
     #[test]

@@ -41,9 +41,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .version
         .spawn_ecs_lookup(config.ecs_container_metadata_uri_v4.clone());
     let exporters = metrics::install(
-        config
-            .metrics_emf
-            .then_some(config.metrics_emf_namespace.as_str()),
+        config.metrics_emf.then_some(metrics::EmfTarget {
+            namespace: &config.metrics_emf_namespace,
+            service: &config.metrics_emf_service,
+        }),
         metrics_listener.is_some(),
         &GlobalLabels {
             provider: state.provider.name().to_owned(),

@@ -13,10 +13,13 @@
 //! is `metrics-util`'s registry (atomic counters and lock-free histogram buckets); this module only
 //! drains it and writes the records.
 //!
-//! One record per label set: its dimensions are the global labels plus that set's labels, and it
-//! carries every metric recorded with them. Counters are the increase over the interval; gauges
-//! the value at its end; histograms the interval's values, rounded to two significant digits (at
-//! most 5 % off) and merged until at most 100 distinct values remain (EMF's limit).
+//! One record per label set, carrying every metric recorded with it, under two dimension sets
+//! (EMF's `Dimensions` is an array of sets; CloudWatch publishes each metric once per set):
+//! `service`, the global labels and that set's labels; and the stable set (`service` and the
+//! labels other than `route`) that alarms and scaling use (see [`super::SERVICE_DIMENSION`]).
+//! Counters are the increase over the interval; gauges the value at its end; histograms the
+//! interval's values, rounded to two significant digits (at most 5 % off) and merged until at
+//! most 100 distinct values remain (EMF's limit).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -28,7 +31,7 @@ use ::metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Sha
 use metrics_util::registry::{AtomicStorage, Registry};
 use serde_json::{Map, Value, json};
 
-use super::GlobalLabels;
+use super::{GlobalLabels, ROLLED_UP_LABELS, SERVICE_DIMENSION};
 
 /// The CloudWatch namespace when `METRICS_EMF_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "Greenlight";
@@ -62,15 +65,17 @@ pub fn cloudwatch_unit(unit: Unit) -> &'static str {
 /// A `metrics` recorder that keeps what was recorded since the last [`EmfRecorder::flush`].
 pub struct EmfRecorder {
     namespace: String,
+    service: String,
     global: Vec<(&'static str, String)>,
     registry: Registry<Key, AtomicStorage>,
     units: Mutex<HashMap<String, Unit>>,
 }
 
 impl EmfRecorder {
-    pub fn new(namespace: &str, labels: &GlobalLabels) -> Self {
+    pub fn new(namespace: &str, service: &str, labels: &GlobalLabels) -> Self {
         Self {
             namespace: namespace.to_owned(),
+            service: service.to_owned(),
             global: labels
                 .pairs()
                 .iter()
@@ -151,13 +156,18 @@ impl EmfRecorder {
         metrics: BTreeMap<String, Value>,
     ) -> Value {
         let mut root = Map::new();
-        let mut dimensions: Vec<&str> = Vec::new();
+        let mut dimensions: Vec<&str> = vec![SERVICE_DIMENSION];
         for (k, v) in &self.global {
             dimensions.push(k);
             root.insert((*k).to_owned(), json!(v));
         }
+        let mut stable: Vec<&str> = vec![SERVICE_DIMENSION];
+        root.insert(SERVICE_DIMENSION.to_owned(), json!(self.service));
         for (k, v) in labels {
             dimensions.push(k);
+            if !ROLLED_UP_LABELS.contains(&k.as_str()) {
+                stable.push(k);
+            }
             root.insert(k.clone(), json!(v));
         }
         let definitions: Vec<Value> = metrics
@@ -170,7 +180,7 @@ impl EmfRecorder {
                 "Timestamp": millis,
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
-                    "Dimensions": [dimensions],
+                    "Dimensions": [dimensions, stable],
                     "Metrics": definitions,
                 }],
             }),
@@ -348,6 +358,7 @@ mod tests {
     fn recorder() -> EmfRecorder {
         EmfRecorder::new(
             "Test",
+            "chat-svc",
             &GlobalLabels {
                 provider: "offline".into(),
                 model: "m".into(),
@@ -381,8 +392,12 @@ mod tests {
         assert_eq!(directive["Namespace"], "Test");
         assert_eq!(
             directive["Dimensions"],
-            json!([["provider", "model", "version", "route"]])
+            json!([
+                ["service", "provider", "model", "version", "route"],
+                ["service"]
+            ])
         );
+        assert_eq!(chat["service"], "chat-svc");
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "c_total", "Unit": "Count"}])
@@ -431,6 +446,34 @@ mod tests {
         let records = r.take_records(at(2));
         assert!(records[0].get("h_seconds").is_none());
         assert_eq!(records[0]["g"], 2.0);
+    }
+
+    #[test]
+    fn the_stable_set_keeps_every_label_but_route() {
+        let r = recorder();
+        ::metrics::with_local_recorder(&r, || {
+            ::metrics::counter!("f_total", "route" => "/api/chat", "outcome" => "error")
+                .increment(1);
+            ::metrics::gauge!("open").set(4.0);
+        });
+        let records = r.take_records(at(1));
+        let sets: Vec<_> = records
+            .iter()
+            .map(|r| r["_aws"]["CloudWatchMetrics"][0]["Dimensions"].clone())
+            .collect();
+        assert_eq!(
+            sets,
+            vec![
+                json!([["service", "provider", "model", "version"], ["service"]]),
+                json!([
+                    [
+                        "service", "provider", "model", "version", "outcome", "route"
+                    ],
+                    ["service", "outcome"]
+                ]),
+            ]
+        );
+        assert!(records.iter().all(|r| r["service"] == "chat-svc"));
     }
 
     #[test]

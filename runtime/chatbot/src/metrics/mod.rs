@@ -10,6 +10,13 @@
 //! Labels are the provider, model and version (global, added by the exporters) and the few fixed
 //! ones the table names (`route`, `outcome`, `code`, `event`): never prompt text, never a client
 //! address. docs/metrics.json is this table for the CDK side; a test keeps the two equal.
+//!
+//! EMF records also carry [`SERVICE_DIMENSION`] (the task family, set by the task definition), so
+//! two services of one stack never mix, and declare every metric under two dimension sets: per
+//! version (`service`, the global labels, the metric's labels) and stable (`service` and the
+//! labels other than `route`). `version` changes with every deployment, so an alarm or a scaling
+//! policy (which name one exact dimension set) on the first set would stop seeing the new build;
+//! the stable set stays the same across deployments and covers blue and green together.
 
 pub mod emf;
 pub mod prometheus;
@@ -49,6 +56,12 @@ pub const DRAIN_EVENTS: &str = "greenlight_drain_events_total";
 /// The global labels every series carries.
 pub const GLOBAL_LABELS: [&str; 3] = ["provider", "model", "version"];
 
+/// The dimension of the EMF records' stable set: the service (`METRICS_EMF_SERVICE`).
+pub const SERVICE_DIMENSION: &str = "service";
+
+/// Labels the stable set leaves out (summed over), so alarms see the service as a whole.
+pub const ROLLED_UP_LABELS: [&str; 1] = ["route"];
+
 /// How a metric behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -76,6 +89,25 @@ pub struct Metric {
     /// Labels besides [`GLOBAL_LABELS`].
     pub labels: &'static [&'static str],
     pub help: &'static str,
+}
+
+impl Metric {
+    /// The EMF dimension sets of this metric: per version (`service`, the global labels and the
+    /// metric's), and stable (`service` and the labels not rolled up).
+    pub fn dimension_sets(&self) -> [Vec<&'static str>; 2] {
+        let per_version = std::iter::once(SERVICE_DIMENSION)
+            .chain(GLOBAL_LABELS.iter().chain(self.labels).copied())
+            .collect();
+        let per_service = std::iter::once(SERVICE_DIMENSION)
+            .chain(
+                self.labels
+                    .iter()
+                    .copied()
+                    .filter(|l| !ROLLED_UP_LABELS.contains(l)),
+            )
+            .collect();
+        [per_version, per_service]
+    }
 }
 
 /// Every metric the server emits.
@@ -176,6 +208,7 @@ pub fn catalogue_json(namespace: &str) -> serde_json::Value {
                 "kind": m.kind.as_str(),
                 "unit": emf::cloudwatch_unit(m.unit),
                 "labels": m.labels,
+                "dimensionSets": m.dimension_sets(),
                 "help": m.help,
             })
         })
@@ -183,6 +216,7 @@ pub fn catalogue_json(namespace: &str) -> serde_json::Value {
     serde_json::json!({
         "namespace": namespace,
         "globalDimensions": GLOBAL_LABELS,
+        "serviceDimension": SERVICE_DIMENSION,
         "metrics": metrics,
     })
 }
@@ -231,18 +265,25 @@ pub enum InstallError {
     AlreadyInstalled,
 }
 
+/// Where EMF records go: their namespace and the value of their `service` dimension.
+#[derive(Debug, Clone, Copy)]
+pub struct EmfTarget<'a> {
+    pub namespace: &'a str,
+    pub service: &'a str,
+}
+
 /// Installs the global recorder for the exporters asked for; `None` when none is (nothing is
 /// installed, so recording is a no-op).
 pub fn install(
-    emf_namespace: Option<&str>,
+    emf_target: Option<EmfTarget<'_>>,
     prometheus: bool,
     labels: &GlobalLabels,
 ) -> Result<Option<Exporters>, InstallError> {
-    if emf_namespace.is_none() && !prometheus {
+    if emf_target.is_none() && !prometheus {
         return Ok(None);
     }
     let mut fanout = ::metrics_util::layers::FanoutBuilder::default();
-    let emf = emf_namespace.map(|ns| Arc::new(emf::EmfRecorder::new(ns, labels)));
+    let emf = emf_target.map(|t| Arc::new(emf::EmfRecorder::new(t.namespace, t.service, labels)));
     if let Some(emf) = &emf {
         fanout = fanout.add_recorder(Arc::clone(emf));
     }
@@ -284,11 +325,30 @@ mod tests {
                 m.name
             );
             assert!(
-                !m.labels.iter().any(|l| GLOBAL_LABELS.contains(l)),
+                !m.labels
+                    .iter()
+                    .any(|l| GLOBAL_LABELS.contains(l) || *l == SERVICE_DIMENSION),
                 "{}",
                 m.name
             );
         }
+    }
+
+    #[test]
+    fn the_stable_dimension_set_has_no_version_and_no_route() {
+        let ttft = CATALOGUE.iter().find(|m| m.name == TTFT).expect("listed");
+        assert_eq!(
+            ttft.dimension_sets(),
+            [
+                vec!["service", "provider", "model", "version", "route"],
+                vec!["service"]
+            ]
+        );
+        let finished = CATALOGUE
+            .iter()
+            .find(|m| m.name == CHATS_FINISHED)
+            .expect("listed");
+        assert_eq!(finished.dimension_sets()[1], vec!["service", "outcome"]);
     }
 
     #[test]
