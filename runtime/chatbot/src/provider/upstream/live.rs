@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::stream;
+use tokio::time::{Instant, Sleep};
 
 use crate::provider::{ProviderError, ProviderEvent, ProviderStream};
 
@@ -40,6 +41,10 @@ pub(crate) struct Live<S> {
     /// At most a delta and `Done`: an item gives one of each at most.
     pending: VecDeque<ProviderEvent>,
     idle_timeout: Duration,
+    /// One timer for the whole answer, moved forward only when it fires early (see
+    /// [`Live::next_item_within_idle`]), instead of a `tokio::time::timeout` per upstream item:
+    /// registering and removing a timer on every token was a measurable share of the relay's CPU.
+    idle: Pin<Box<Sleep>>,
     ended: bool,
 }
 
@@ -60,6 +65,7 @@ where
             source: connect.await?,
             pending: VecDeque::new(),
             idle_timeout,
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
             ended: false,
         };
         // No idle timeout yet: the first-token budget bounds this wait.
@@ -96,13 +102,37 @@ impl<S: EventSource> Live<S> {
             if self.ended {
                 return None;
             }
-            let item = match tokio::time::timeout(self.idle_timeout, self.source.next_item()).await
-            {
-                Ok(item) => item,
-                Err(_) => return Some(Err(ProviderError::Timeout(self.idle_timeout))),
+            let Some(item) = self.next_item_within_idle().await else {
+                return Some(Err(ProviderError::Timeout(self.idle_timeout)));
             };
             if let Err(error) = self.on_item(item) {
                 return Some(Err(error));
+            }
+        }
+    }
+}
+
+impl<S: EventSource> Live<S> {
+    /// The upstream's next item, or `None` when it stays silent for the idle timeout, counted
+    /// from this call as `tokio::time::timeout` would. The timer is not re-armed per item: when it
+    /// fires at a deadline of an earlier wait, it is moved to this wait's deadline and waited on
+    /// again, so a steady stream touches the timer once per idle period, not once per token.
+    async fn next_item_within_idle(&mut self) -> Option<S::Item> {
+        // The timer's own deadline is that of an earlier wait (or of the answer's start), so never
+        // later than this one: it can fire early, never late.
+        let deadline = Instant::now() + self.idle_timeout;
+        let Self { source, idle, .. } = self;
+        let mut next = std::pin::pin!(source.next_item());
+        loop {
+            tokio::select! {
+                biased;
+                item = &mut next => return Some(item),
+                () = idle.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    idle.as_mut().reset(deadline);
+                }
             }
         }
     }
