@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fuzz targets of runtime/fuzz: request parsing and validation, the upstream SSE stream (and
-# the SSE reader against eventsource-stream), the markdown renderer. Each runs PROPTEST_CASES generated inputs (default here 2000) and prints how
-# many it ran and how fast; a failure is shrunk to a minimal input.
+# the SSE reader against eventsource-stream), the markdown renderer. Each runs PROPTEST_CASES
+# generated inputs (default here 2000) and prints how many it ran and how fast; a failure is shrunk
+# to a minimal input.
 #
 #   scripts/rehearse/fuzz.sh                                    # 2000 inputs per target (CI: 500)
 #   PROPTEST_CASES=200000 PROFILE=release scripts/rehearse/fuzz.sh   # a long run
