@@ -43,7 +43,7 @@ pub(crate) struct Live<S> {
     idle_timeout: Duration,
     /// One timer for the whole answer, moved forward only when it fires early (see
     /// [`Live::next_item_within_idle`]), instead of a `tokio::time::timeout` per upstream item:
-    /// registering and removing a timer on every token was a measurable share of the relay's CPU.
+    /// that registered and removed a timer in tokio's timer wheel on every token.
     idle: Pin<Box<Sleep>>,
     ended: bool,
 }
@@ -187,12 +187,15 @@ mod tests {
     struct Script {
         items: VecDeque<Option<(&'static str, bool)>>,
         finishes: u32,
+        /// Silence before each item.
+        gap: Duration,
     }
 
     impl EventSource for Script {
         type Item = Option<(&'static str, bool)>;
 
         async fn next_item(&mut self) -> Self::Item {
+            tokio::time::sleep(self.gap).await;
             match self.items.pop_front() {
                 Some(Some(item)) => Some(item),
                 Some(None) => std::future::pending().await,
@@ -222,9 +225,14 @@ mod tests {
     }
 
     fn answer(items: &[Option<(&'static str, bool)>]) -> ProviderStream {
+        answer_with_gaps(items, Duration::ZERO)
+    }
+
+    fn answer_with_gaps(items: &[Option<(&'static str, bool)>], gap: Duration) -> ProviderStream {
         let script = Script {
             items: items.iter().copied().collect(),
             finishes: 0,
+            gap,
         };
         let idle = Duration::from_millis(50);
         answer_stream(open_answer(Duration::from_millis(100), idle, async {
@@ -283,6 +291,34 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_stream_after_the_first_token_hits_the_idle_timeout() {
         let got = events(answer(&[Some(("a", false)), None])).await;
+        assert_eq!(got, vec![delta("a"), timeout(50)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_timeout_counts_from_each_wait_not_from_the_first() {
+        // 40 ms between items under a 50 ms idle timeout: 200 ms in all, never 50 ms of silence.
+        let items = [
+            Some(("a", false)),
+            Some(("b", false)),
+            Some(("c", false)),
+            Some(("d", false)),
+            Some(("e", true)),
+        ];
+        let got = events(answer_with_gaps(&items, Duration::from_millis(40))).await;
+        assert_eq!(
+            got,
+            vec![
+                delta("a"),
+                delta("b"),
+                delta("c"),
+                delta("d"),
+                delta("e"),
+                done()
+            ]
+        );
+        // 60 ms of silence after the first item (which came within the 100 ms first-token
+        // budget) is an idle timeout.
+        let got = events(answer_with_gaps(&items, Duration::from_millis(60))).await;
         assert_eq!(got, vec![delta("a"), timeout(50)]);
     }
 
