@@ -15,6 +15,8 @@
 #     GREENLIGHT_ENVS="emf:METRICS_EMF=true" LEVELS="10 100" ROUNDS=3 scripts/bench/relay.sh
 #       # one binary run twice, with and without a setting (here the EMF metrics, as the task
 #       # definition runs them): GREENLIGHT_ENVS adds "name:KEY=VALUE[,KEY=VALUE...]" to a variant
+#   ROUTE=chat TOKENS=64 ...                   # greenlight's own /api/chat (deltas + html snapshots)
+#       # instead of /v1/chat/completions; the floor is always the upstream's own stream
 #
 # Several builds ("variants") run side by side, one process each, and are measured in turn in
 # every round, in an order that rotates from round to round, each right after its own floor run:
@@ -37,6 +39,10 @@ TARGETS=${TARGETS:-host}
 GREENLIGHT_BINS=${GREENLIGHT_BINS:-}
 # Extra environment of a variant's server: "name:KEY=VALUE[,KEY=VALUE...]" entries.
 GREENLIGHT_ENVS=${GREENLIGHT_ENVS:-}
+# Which greenlight API the load goes through: `completions` (/v1/chat/completions) or `chat`
+# (/api/chat, the browser's stream with its html snapshots).
+ROUTE=${ROUTE:-completions}
+[[ $ROUTE =~ ^(completions|chat)$ ]] || die "ROUTE must be completions or chat, got '$ROUTE'"
 # Variants the others are compared with round by round (default: the first one).
 BASELINES=${BASELINES:-}
 OUT=$CARGO_TARGET_DIR/bench
@@ -102,6 +108,7 @@ FAKE=$(sed -n 's/^listening on //p' "$OUT/fake-llm.out" | head -1)
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; } # the kernel's share: socket reads and writes
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg | tr ' ' ','; }
 
@@ -124,7 +131,7 @@ for pair in "${variants[@]}"; do
   pids+=("$!")
   for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.05; done
   curl -fs "http://127.0.0.1:$port/ready" >/dev/null || die "greenlight ($name) is not ready on :$port"
-  GL_URL[$name]="http://127.0.0.1:$port/v1"
+  if [ "$ROUTE" = chat ]; then GL_URL[$name]="http://127.0.0.1:$port"; else GL_URL[$name]="http://127.0.0.1:$port/v1"; fi
   sleep 0.3
   pid=${GL_PID[$name]}
   variants_json+="{\"name\":\"$name\",\"binary\":\"$binary\",\"env\":\"${VARIANT_ENV[$name]:-}\",\"size_bytes\":$(stat -c %s "$binary"),"
@@ -132,8 +139,8 @@ for pair in "${variants[@]}"; do
 done
 variants_json="${variants_json%,}]"
 
-load() { # url concurrency requests
-  "$BIN/bench-load" --url "$1" --concurrency "$2" --requests "$3" --max-seconds 120
+load() { # url concurrency requests [route]
+  "$BIN/bench-load" --url "$1" --concurrency "$2" --requests "$3" --max-seconds 120 --route "${4:-completions}"
 }
 
 runs=$OUT/relay-runs.jsonl
@@ -152,12 +159,13 @@ for round in $(seq "$ROUNDS"); do
     echo "{\"round\":$round,\"concurrency\":$n,\"who\":null,\"result\":$direct}" >>"$runs"
     for name in "${order[@]}"; do
       pid=${GL_PID[$name]}
-      load "${GL_URL[$name]}" "$n" "$warm" >/dev/null # warm-up of greenlight's pools
-      before=$(cpu_ticks "$pid")
-      through=$(load "${GL_URL[$name]}" "$n" "$requests")
-      after=$(cpu_ticks "$pid")
+      load "${GL_URL[$name]}" "$n" "$warm" "$ROUTE" >/dev/null # warm-up of greenlight's pools
+      before=$(cpu_ticks "$pid") sys_before=$(sys_ticks "$pid")
+      through=$(load "${GL_URL[$name]}" "$n" "$requests" "$ROUTE")
+      after=$(cpu_ticks "$pid") sys_after=$(sys_ticks "$pid")
       cpu_s=$(python3 -c "print(($after-$before)/$ticks)")
-      echo "{\"round\":$round,\"concurrency\":$n,\"who\":\"$name\",\"result\":$through,\"cpu_s\":$cpu_s,\"vmhwm_kib\":$(status_kib "$pid" VmHWM)}" >>"$runs"
+      sys_s=$(python3 -c "print(($sys_after-$sys_before)/$ticks)")
+      echo "{\"round\":$round,\"concurrency\":$n,\"who\":\"$name\",\"result\":$through,\"cpu_s\":$cpu_s,\"sys_s\":$sys_s,\"vmhwm_kib\":$(status_kib "$pid" VmHWM)}" >>"$runs"
     done
   done
   echo "{\"round\":$round,\"loadavg_before\":[$load_before],\"loadavg_after\":[$(loadavg)]}" >>"$runs"
@@ -222,7 +230,7 @@ PY
 python3 - "$runs" >"$OUT/relay.json" <<PY
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
-print(json.dumps({"machine": $machine, "tokens": $TOKENS, "token_delay_ms": $TOKEN_DELAY_MS,
+print(json.dumps({"machine": $machine, "route": "$ROUTE", "tokens": $TOKENS, "token_delay_ms": $TOKEN_DELAY_MS,
                   "per_stream": $PER_STREAM, "rounds": $ROUNDS, "variants": $variants_json,
                   "runs": [l for l in lines if "result" in l],
                   "load": [l for l in lines if "loadavg_before" in l], "start": $cold}))

@@ -52,14 +52,22 @@ def cpu_per_1000(r):
     return r["cpu_s"] / answers * 1000 if answers else float("nan")
 
 
+def cpu_us_per_token(r, key="cpu_s"):
+    """greenlight's CPU over the run divided by the tokens it relayed: per-answer costs included.
+    key="sys_s": the kernel's share of it (older runs did not record it)."""
+    tokens = r["result"]["tokens"]
+    return r[key] / tokens * 1e6 if tokens and key in r else float("nan")
+
+
 print(f"Machine: {m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['date']}; "
-      f"upstream answers {data['tokens']} tokens, {data['token_delay_ms']} ms apart; "
+      f"route {data.get('route', 'completions')}; upstream answers {data['tokens']} tokens, {data['token_delay_ms']} ms apart; "
       f"{rounds} round(s), {data['per_stream']} answers per stream; "
       f"1-minute load average {min(loads):.1f} to {max(loads):.1f} during the runs.\n")
 print("| streams | build | floor answers/s | greenlight answers/s | ratio | errors (floor / greenlight) "
       "| TTFT p50 floor / greenlight (ms) | TTFT p99 floor / greenlight (ms) | p99 overhead (ms) "
-      "| relay overhead per token (ms) | greenlight CPU-s per 1000 answers | greenlight peak RSS, round 1 (MiB) |")
-print("|" + " --- |" * 12)
+      "| relay overhead per token (ms) | greenlight CPU-s per 1000 answers | greenlight CPU µs per token "
+      "| of which kernel (µs) | greenlight peak RSS, round 1 (MiB) |")
+print("|" + " --- |" * 14)
 for n in levels:
     floor = runs(None, n)
     for name in variants:
@@ -78,6 +86,8 @@ for n in levels:
               f"{med(t['result']['ttft_ms']['p99'] for _, t in pairs):.1f} "
               f"| {spread((t['result']['ttft_ms']['p99'] - d['result']['ttft_ms']['p99'] for d, t in pairs), '.1f')} "
               f"| {med(per_token):.2f} | {spread((cpu_per_1000(t) for _, t in pairs), '.2f')} "
+              f"| {spread((cpu_us_per_token(t) for _, t in pairs), '.1f')} "
+              f"| {spread((cpu_us_per_token(t, 'sys_s') for _, t in pairs), '.1f')} "
               # VmHWM only grows: round 1 says what this level needed after the lower ones.
               f"| {pairs[0][1]['vmhwm_kib'] / 1024:.1f} |")
 
@@ -90,8 +100,8 @@ for base in sys.argv[2:] or variants[:1]:
         continue
     print(f"\nEach build against {base}, round by round (median, min–max over {rounds} round(s)):\n")
     print(f"| streams | build | answers/s ÷ {base}'s | CPU-s per 1000 answers ÷ {base}'s "
-          f"| p99 TTFT − {base}'s (ms) |")
-    print("|" + " --- |" * 5)
+          f"| CPU µs per token, {base} → build | p99 TTFT − {base}'s (ms) |")
+    print("|" + " --- |" * 6)
     for n in levels:
         b = runs(base, n)
         for name in others:
@@ -100,16 +110,27 @@ for base in sys.argv[2:] or variants[:1]:
             print(f"| {n} | {name} "
                   f"| {spread((div(v[k]['result']['answers_per_s'], b[k]['result']['answers_per_s']) for k in keys), '.3f')} "
                   f"| {spread((div(cpu_per_1000(v[k]), cpu_per_1000(b[k])) for k in keys), '.3f')} "
+                  f"| {med(cpu_us_per_token(b[k]) for k in keys):.1f} → {med(cpu_us_per_token(v[k]) for k in keys):.1f} "
                   f"| {spread((v[k]['result']['ttft_ms']['p99'] - b[k]['result']['ttft_ms']['p99'] for k in keys), '.1f')} |")
+
+def per_stream_kib(v):
+    """(peak RSS in round 1 at the highest level − RSS right after start) / streams: what each
+    open stream costs, its buffers and tasks on both sides of the relay, plus allocator slack."""
+    top = levels[-1]
+    r = runs(v["name"], top)
+    first = r[min(r)]
+    return (first["vmhwm_kib"] - v["idle_rss_after_start_kib"]) / top
+
 
 print("\n| build | binary (bytes) | cold start to /health 200, median (min–max) ms "
       "| idle RSS median (MiB) | of which anonymous / file-backed (MiB) | threads "
-      "| peak RSS over the whole run (MiB) |")
-print("|" + " --- |" * 7)
+      "| peak RSS over the whole run (MiB) | memory per open stream at the top level (KiB) |")
+print("|" + " --- |" * 8)
 for v in data["variants"]:
     s = data["start"][v["name"]]
     c = s["cold_start_ms"]
     print(f"| {v['name']} | {v['size_bytes']:,} | {c['median']:.1f} ({c['min']:.1f}–{c['max']:.1f}) "
           f"| {s['idle_rss_kib']['median'] / 1024:.1f} "
           f"| {s['idle_rss_anon_kib'] / 1024:.1f} / {s['idle_rss_file_kib'] / 1024:.1f} | {s['threads']:.0f} "
-          f"| {max(r['vmhwm_kib'] for r in data['runs'] if r['who'] == v['name']) / 1024:.1f} |")
+          f"| {max(r['vmhwm_kib'] for r in data['runs'] if r['who'] == v['name']) / 1024:.1f} "
+          f"| {per_stream_kib(v):.1f} |")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The fuzz targets of runtime/fuzz: request parsing and validation, the upstream SSE stream, the
-# markdown renderer. Each runs PROPTEST_CASES generated inputs (default here 2000) and prints how
-# many it ran and how fast; a failure is shrunk to a minimal input.
+# The fuzz targets of runtime/fuzz: request parsing and validation, the upstream SSE stream (and
+# the SSE reader against eventsource-stream), the markdown renderer. Each runs PROPTEST_CASES
+# generated inputs (default here 2000) and prints how many it ran and how fast; a failure is shrunk
+# to a minimal input.
 #
 #   scripts/rehearse/fuzz.sh                                    # 2000 inputs per target (CI: 500)
 #   PROPTEST_CASES=200000 PROFILE=release scripts/rehearse/fuzz.sh   # a long run
@@ -22,7 +23,7 @@ PROFILE=${PROFILE:-debug}
 flags=(--locked --workspace)
 [ "$PROFILE" = debug ] || flags+=(--release)
 targets=()
-for t in "${@:-request upstream_sse markdown regressions}"; do
+for t in "${@:-request upstream_sse sse_parser markdown regressions}"; do
   for one in $t; do targets+=(--test "$one"); done
 done
 export PROPTEST_CASES=${PROPTEST_CASES:-2000}

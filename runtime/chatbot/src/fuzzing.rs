@@ -9,5 +9,6 @@ pub use crate::provider::OpenAiProvider;
 pub use crate::provider::{
     BedrockSettings, ChatRequest, Message, OpenAiSettings, Provider, ProviderEvent, Role,
 };
+pub use crate::provider::{SseError, SseReader};
 pub use crate::render::{HtmlSnapshots, markdown_to_html};
 pub use crate::state::AppState;

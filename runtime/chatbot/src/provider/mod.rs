@@ -12,6 +12,7 @@ mod upstream;
 pub use bedrock::BedrockProvider;
 pub use openai::{OpenAiChunkReader, OpenAiProvider};
 pub(crate) use upstream::tls_config;
+pub use upstream::{SseError, SseReader};
 
 use std::time::Duration;
 

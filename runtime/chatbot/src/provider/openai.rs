@@ -2,20 +2,18 @@
 
 mod wire;
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures_util::{FutureExt, Stream, StreamExt};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
 
 use super::upstream::{
-    Decoded, EventSource, Live, answer_stream, estimate_prompt_tokens, open_answer, tls_config,
-    with_retries,
+    Decoded, EventSource, Live, SseError, SseReader, answer_stream, estimate_prompt_tokens,
+    open_answer, tls_config, with_retries,
 };
 use super::{
     ChatRequest, OpenAiSettings, Provider, ProviderError, ProviderEvent, ProviderStream, Readiness,
@@ -155,8 +153,7 @@ impl Provider for OpenAiProvider {
     }
 }
 
-type SseStream =
-    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// One attempt: sends the request and waits for the first token, all within the first-token
 /// budget.
@@ -178,7 +175,8 @@ async fn open(
             return Err(status_error(response).await);
         }
         Ok(Sse {
-            events: Box::pin(response.bytes_stream().eventsource()),
+            body: Box::pin(response.bytes_stream()),
+            events: SseReader::new(),
             reader: Reader::new(prompt_estimate),
         })
     })
@@ -238,42 +236,55 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The SSE body of an answer being streamed.
 struct Sse {
-    events: SseStream,
+    body: BodyStream,
+    events: SseReader,
     reader: Reader,
 }
 
-impl EventSource for Sse {
-    /// One SSE event (`None`: the body ended).
-    type Item = Option<Result<Event, EventStreamError<reqwest::Error>>>;
+/// One read of the answer: an event's data, or how the body ended.
+enum Read {
+    Event(Result<String, SseError>),
+    Transport(reqwest::Error),
+    End,
+}
 
-    fn next_item(&mut self) -> impl Future<Output = Self::Item> + Send {
-        self.events.next()
+impl EventSource for Sse {
+    type Item = Read;
+
+    /// The next event already received, else reads the body until one is complete. Cancel-safe:
+    /// bytes are only taken from the body once they are ready, and then kept in `events`.
+    async fn next_item(&mut self) -> Self::Item {
+        loop {
+            if let Some(event) = self.events.next_event() {
+                return Read::Event(event);
+            }
+            match self.body.next().await {
+                Some(Ok(bytes)) => self.events.push(&bytes),
+                Some(Err(error)) => return Read::Transport(error),
+                None => return Read::End,
+            }
+        }
     }
 
     fn decode(&mut self, item: Self::Item) -> Result<Decoded, ProviderError> {
         match item {
-            Some(Ok(event)) => Ok(Decoded {
-                delta: self.reader.on_data(&event.data)?,
+            Read::Event(Ok(data)) => Ok(Decoded {
+                delta: self.reader.on_data(&data)?,
                 finished: self.reader.is_done(),
             }),
             // An upstream that said why it stopped has answered in full even if the connection
             // then breaks before `[DONE]`.
-            Some(Err(EventStreamError::Transport(_))) | None if self.reader.has_finished() => {
-                Ok(Decoded {
-                    delta: None,
-                    finished: true,
-                })
-            }
-            Some(Err(EventStreamError::Transport(error))) => Err(ProviderError::Interrupted(
-                source_chain(&error.without_url()),
-            )),
-            Some(Err(EventStreamError::Utf8(error))) => Err(ProviderError::Malformed(format!(
+            Read::Transport(_) | Read::End if self.reader.has_finished() => Ok(Decoded {
+                delta: None,
+                finished: true,
+            }),
+            Read::Transport(error) => Err(ProviderError::Interrupted(source_chain(
+                &error.without_url(),
+            ))),
+            Read::Event(Err(SseError::Utf8(error))) => Err(ProviderError::Malformed(format!(
                 "the stream is not UTF-8: {error}"
             ))),
-            Some(Err(EventStreamError::Parser(error))) => Err(ProviderError::Malformed(format!(
-                "the stream is not server-sent events: {error}"
-            ))),
-            None => Err(ProviderError::Interrupted(
+            Read::End => Err(ProviderError::Interrupted(
                 "the stream ended before the answer was finished".to_owned(),
             )),
         }
@@ -283,7 +294,7 @@ impl EventSource for Sse {
         let done = self.reader.done_event();
         // When the body's end is already buffered, reading it lets the connection go back to the
         // pool; never wait for it.
-        let _ = self.events.next().now_or_never();
+        let _ = self.body.next().now_or_never();
         done
     }
 }

@@ -3,8 +3,10 @@
 //! token estimates.
 
 mod live;
+mod sse;
 
 pub(crate) use live::{Decoded, EventSource, Live, answer_stream, open_answer};
+pub use sse::{SseError, SseReader};
 
 use std::future::Future;
 use std::sync::Arc;

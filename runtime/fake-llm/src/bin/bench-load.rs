@@ -3,13 +3,17 @@
 //! Opens `--concurrency` streaming chats at once until `--requests` answers were asked for (or
 //! `--max-seconds` passed), and prints one JSON line: throughput, errors, time to first token and
 //! total time percentiles, tokens. Only for loopback targets: the benchmark of BENCHMARKS.md.
+//!
+//! `--route completions` (default) asks `{url}/chat/completions` and counts the chunks with text;
+//! `--route chat` asks greenlight's own `{url}/api/chat` and counts its `delta` events (the `html`
+//! snapshots come along and are read, not counted).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -37,6 +41,67 @@ struct Args {
     prompt: String,
     #[arg(long, default_value = "fake-model")]
     model: String,
+    /// Which streaming API `--url` serves.
+    #[arg(long, value_enum, default_value_t = RouteKind::Completions)]
+    route: RouteKind,
+}
+
+/// The streaming APIs the load generator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RouteKind {
+    /// OpenAI's `POST {url}/chat/completions`, `stream: true` (any OpenAI-compatible server).
+    Completions,
+    /// greenlight's `POST {url}/api/chat` (events `meta`, `delta`, `html`, `done`, `error`).
+    Chat,
+}
+
+/// What one SSE event of an answer says.
+enum Seen {
+    /// A token (a chunk or delta with text).
+    Token,
+    /// Anything else that does not end the answer.
+    Other,
+    /// The answer ended well.
+    End,
+    Failed(String),
+}
+
+impl RouteKind {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Completions => "/chat/completions",
+            Self::Chat => "/api/chat",
+        }
+    }
+
+    fn read(self, event: &eventsource_stream::Event) -> Seen {
+        match self {
+            Self::Completions => {
+                if event.data == "[DONE]" {
+                    return Seen::End;
+                }
+                let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+                    return Seen::Failed("a chunk is not JSON".to_owned());
+                };
+                let has_text = chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty());
+                if has_text { Seen::Token } else { Seen::Other }
+            }
+            Self::Chat => match event.event.as_str() {
+                "delta" => match serde_json::from_str::<Value>(&event.data) {
+                    Ok(delta) if delta["text"].as_str().is_some_and(|t| !t.is_empty()) => {
+                        Seen::Token
+                    }
+                    Ok(_) => Seen::Other,
+                    Err(_) => Seen::Failed("a delta is not JSON".to_owned()),
+                },
+                "done" => Seen::End,
+                "error" => Seen::Failed(format!("error event: {}", event.data)),
+                _ => Seen::Other,
+            },
+        }
+    }
 }
 
 /// One answer's measurements.
@@ -61,7 +126,12 @@ fn loopback_only(url: &str) -> anyhow::Result<()> {
     }
 }
 
-async fn one_answer(client: &reqwest::Client, url: &str, body: &Value) -> Outcome {
+async fn one_answer(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    route: RouteKind,
+) -> Outcome {
     let started = Instant::now();
     let response = match client.post(url).json(body).send().await {
         Ok(r) if r.status().is_success() => r,
@@ -76,28 +146,26 @@ async fn one_answer(client: &reqwest::Client, url: &str, body: &Value) -> Outcom
             Ok(event) => event,
             Err(e) => return Outcome::Err(format!("stream: {e}")),
         };
-        if event.data == "[DONE]" {
-            return match ttft {
-                Some(ttft) => Outcome::Ok(Sample {
-                    ttft,
-                    total: started.elapsed(),
-                    tokens,
-                }),
-                None => Outcome::Err("no token before [DONE]".to_owned()),
-            };
-        }
-        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
-            return Outcome::Err("a chunk is not JSON".to_owned());
-        };
-        let has_text = chunk["choices"][0]["delta"]["content"]
-            .as_str()
-            .is_some_and(|t| !t.is_empty());
-        if has_text {
-            tokens += 1;
-            ttft.get_or_insert_with(|| started.elapsed());
+        match route.read(&event) {
+            Seen::Token => {
+                tokens += 1;
+                ttft.get_or_insert_with(|| started.elapsed());
+            }
+            Seen::Other => {}
+            Seen::Failed(e) => return Outcome::Err(e),
+            Seen::End => {
+                return match ttft {
+                    Some(ttft) => Outcome::Ok(Sample {
+                        ttft,
+                        total: started.elapsed(),
+                        tokens,
+                    }),
+                    None => Outcome::Err("no token before the end".to_owned()),
+                };
+            }
         }
     }
-    Outcome::Err("stream ended without [DONE]".to_owned())
+    Outcome::Err("stream ended before its end event".to_owned())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -120,12 +188,15 @@ async fn main() -> anyhow::Result<()> {
         bail!("--concurrency must be at least 1");
     }
     let total = args.requests.unwrap_or(args.concurrency * 10);
-    let url = format!("{}/chat/completions", args.url.trim_end_matches('/'));
-    let body = json!({
-        "model": args.model,
-        "stream": true,
-        "messages": [{"role": "user", "content": args.prompt}],
-    });
+    let url = format!("{}{}", args.url.trim_end_matches('/'), args.route.path());
+    let messages = json!([{"role": "user", "content": args.prompt}]);
+    let body = match args.route {
+        RouteKind::Completions => {
+            json!({"model": args.model, "stream": true, "messages": messages})
+        }
+        RouteKind::Chat => json!({"messages": messages}),
+    };
+    let route = args.route;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(args.request_timeout_seconds))
@@ -141,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let mut outcomes = Vec::new();
                 while next.fetch_add(1, Ordering::Relaxed) < total && Instant::now() < deadline {
-                    outcomes.push(one_answer(&client, &url, &body).await);
+                    outcomes.push(one_answer(&client, &url, &body, route).await);
                 }
                 outcomes
             })
@@ -170,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
     first_errors.truncate(5);
     let report = json!({
         "url": args.url,
+        "route": format!("{:?}", args.route).to_lowercase(),
         "concurrency": args.concurrency,
         "answers": samples.len(),
         "errors": errors.len(),

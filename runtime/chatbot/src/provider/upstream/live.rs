@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::stream;
+use tokio::time::{Instant, Sleep};
 
 use crate::provider::{ProviderError, ProviderEvent, ProviderStream};
 
@@ -40,6 +41,10 @@ pub(crate) struct Live<S> {
     /// At most a delta and `Done`: an item gives one of each at most.
     pending: VecDeque<ProviderEvent>,
     idle_timeout: Duration,
+    /// One timer for the whole answer, moved forward only when it fires early (see
+    /// [`Live::next_item_within_idle`]), instead of a `tokio::time::timeout` per upstream item:
+    /// that registered and removed a timer in tokio's timer wheel on every token.
+    idle: Pin<Box<Sleep>>,
     ended: bool,
 }
 
@@ -60,6 +65,7 @@ where
             source: connect.await?,
             pending: VecDeque::new(),
             idle_timeout,
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
             ended: false,
         };
         // No idle timeout yet: the first-token budget bounds this wait.
@@ -96,13 +102,37 @@ impl<S: EventSource> Live<S> {
             if self.ended {
                 return None;
             }
-            let item = match tokio::time::timeout(self.idle_timeout, self.source.next_item()).await
-            {
-                Ok(item) => item,
-                Err(_) => return Some(Err(ProviderError::Timeout(self.idle_timeout))),
+            let Some(item) = self.next_item_within_idle().await else {
+                return Some(Err(ProviderError::Timeout(self.idle_timeout)));
             };
             if let Err(error) = self.on_item(item) {
                 return Some(Err(error));
+            }
+        }
+    }
+}
+
+impl<S: EventSource> Live<S> {
+    /// The upstream's next item, or `None` when it stays silent for the idle timeout, counted
+    /// from this call as `tokio::time::timeout` would. The timer is not re-armed per item: when it
+    /// fires at a deadline of an earlier wait, it is moved to this wait's deadline and waited on
+    /// again, so a steady stream touches the timer once per idle period, not once per token.
+    async fn next_item_within_idle(&mut self) -> Option<S::Item> {
+        // The timer's own deadline is that of an earlier wait (or of the answer's start), so never
+        // later than this one: it can fire early, never late.
+        let deadline = Instant::now() + self.idle_timeout;
+        let Self { source, idle, .. } = self;
+        let mut next = std::pin::pin!(source.next_item());
+        loop {
+            tokio::select! {
+                biased;
+                item = &mut next => return Some(item),
+                () = idle.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    idle.as_mut().reset(deadline);
+                }
             }
         }
     }
@@ -157,12 +187,15 @@ mod tests {
     struct Script {
         items: VecDeque<Option<(&'static str, bool)>>,
         finishes: u32,
+        /// Silence before each item.
+        gap: Duration,
     }
 
     impl EventSource for Script {
         type Item = Option<(&'static str, bool)>;
 
         async fn next_item(&mut self) -> Self::Item {
+            tokio::time::sleep(self.gap).await;
             match self.items.pop_front() {
                 Some(Some(item)) => Some(item),
                 Some(None) => std::future::pending().await,
@@ -192,9 +225,14 @@ mod tests {
     }
 
     fn answer(items: &[Option<(&'static str, bool)>]) -> ProviderStream {
+        answer_with_gaps(items, Duration::ZERO)
+    }
+
+    fn answer_with_gaps(items: &[Option<(&'static str, bool)>], gap: Duration) -> ProviderStream {
         let script = Script {
             items: items.iter().copied().collect(),
             finishes: 0,
+            gap,
         };
         let idle = Duration::from_millis(50);
         answer_stream(open_answer(Duration::from_millis(100), idle, async {
@@ -253,6 +291,34 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_stream_after_the_first_token_hits_the_idle_timeout() {
         let got = events(answer(&[Some(("a", false)), None])).await;
+        assert_eq!(got, vec![delta("a"), timeout(50)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_timeout_counts_from_each_wait_not_from_the_first() {
+        // 40 ms between items under a 50 ms idle timeout: 200 ms in all, never 50 ms of silence.
+        let items = [
+            Some(("a", false)),
+            Some(("b", false)),
+            Some(("c", false)),
+            Some(("d", false)),
+            Some(("e", true)),
+        ];
+        let got = events(answer_with_gaps(&items, Duration::from_millis(40))).await;
+        assert_eq!(
+            got,
+            vec![
+                delta("a"),
+                delta("b"),
+                delta("c"),
+                delta("d"),
+                delta("e"),
+                done()
+            ]
+        );
+        // 60 ms of silence after the first item (which came within the 100 ms first-token
+        // budget) is an idle timeout.
+        let got = events(answer_with_gaps(&items, Duration::from_millis(60))).await;
         assert_eq!(got, vec![delta("a"), timeout(50)]);
     }
 
