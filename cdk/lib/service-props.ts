@@ -145,7 +145,8 @@ export interface GreenlightServiceProps {
    * Requests a client address may send to `/api/chat` and `/v1/chat/completions` (together)
    * within `wafRateLimitWindow` before the web ACL blocks it until its rate falls below. Counted
    * across all tasks, unlike the server's per-task `RATE_LIMIT_PER_MINUTE`; leave room for
-   * offices whose users share one NAT address. 10 to 2,000,000,000.
+   * offices whose users share one NAT address. 20 (the most chat requests one green-light hook
+   * run sends through the test listener, which the web ACL also filters) to 2,000,000,000.
    * @default 600
    */
   readonly wafChatRateLimit?: number;

@@ -25,6 +25,13 @@ export const CHAT_ROUTES = ['/api/chat', '/v1/chat/completions'] as const;
 /** Default of `wafChatRateLimit`: requests per client address and evaluation window. */
 export const DEFAULT_WAF_CHAT_RATE_LIMIT = 600;
 
+/**
+ * The most chat requests one green-light hook run sends through the test listener (the smoke
+ * check's `MAX_ROUNDS`, runtime/smoke/src/config.rs: one `POST /api/chat` per round). The hook's
+ * Lambda keeps its VPC address between runs, so the rate limit must leave it at least this.
+ */
+export const HOOK_MAX_CHAT_REQUESTS = 20;
+
 /** The evaluation windows a rate-based rule accepts (AWS::WAFv2::WebACL RateBasedStatement EvaluationWindowSec). */
 const EVALUATION_WINDOWS_SECONDS = [60, 120, 300, 600];
 
@@ -213,8 +220,12 @@ export function createWebAcl(scope: Construct, o: WebAclOptions): ServiceWebAcl 
 
 /** Rejects WAF settings CloudFormation would reject at deploy time, naming the property. */
 export function validateWafSettings(o: Pick<WebAclOptions, 'chatRateLimit' | 'rateLimitWindow' | 'maxBodyBytes' | 'path'>): void {
-  if (!Token.isUnresolved(o.chatRateLimit) && (!Number.isInteger(o.chatRateLimit) || o.chatRateLimit < 10 || o.chatRateLimit > 2_000_000_000)) {
-    throw new Error(`${o.path}: wafChatRateLimit: must be an integer from 10 to 2000000000, got ${o.chatRateLimit}`);
+  // WAF's own floor is 10; a limit below one hook run's requests would fail deployments.
+  const floor = HOOK_MAX_CHAT_REQUESTS;
+  if (!Token.isUnresolved(o.chatRateLimit) && (!Number.isInteger(o.chatRateLimit) || o.chatRateLimit < floor || o.chatRateLimit > 2_000_000_000)) {
+    throw new Error(
+      `${o.path}: wafChatRateLimit: must be an integer from ${floor} (the green-light hook's chat requests per run) to 2000000000, got ${o.chatRateLimit}`,
+    );
   }
   const window = o.rateLimitWindow.toSeconds();
   if (!EVALUATION_WINDOWS_SECONDS.includes(window)) {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { GreenlightService } from '../lib';
-import { CHAT_ROUTES, COUNTED_MANAGED_RULES, SERVER_MAX_BODY_BYTES, integerAbove } from '../lib/waf';
+import { CHAT_ROUTES, COUNTED_MANAGED_RULES, HOOK_MAX_CHAT_REQUESTS, SERVER_MAX_BODY_BYTES, integerAbove } from '../lib/waf';
 import { CONFIGURED, logicalId, resources, synth } from './helpers';
 
 function single<T>(list: T[], what: string): T {
@@ -137,13 +137,25 @@ describe('WAF', () => {
   });
 
   it('validates the rate settings, naming the property', () => {
-    assert.throws(() => serviceStack({ wafChatRateLimit: 5 }), /Chat: wafChatRateLimit: must be an integer from 10/);
+    assert.throws(() => serviceStack({ wafChatRateLimit: 19 }), /Chat: wafChatRateLimit: must be an integer from 20 \(the green-light hook's chat requests per run\)/);
+    assert.throws(() => serviceStack({ wafChatRateLimit: 100.5 }), /wafChatRateLimit: must be an integer/);
     assert.throws(() => serviceStack({ wafRateLimitWindow: Duration.minutes(3) }), /Chat: wafRateLimitWindow: must be 1, 2, 5 or 10 minutes, got 180 seconds/);
     assert.throws(() => serviceStack({ waf: false, wafChatRateLimit: 100 }), /apply only when waf is true/);
     const custom = rule(rulesOf(serviceStack({ wafChatRateLimit: 100, wafRateLimitWindow: Duration.minutes(1) })), 'ChatRateLimit');
     const rate = custom.Statement.RateBasedStatement as RateBased;
     assert.equal(rate.Limit, 100);
     assert.equal(rate.EvaluationWindowSec, 60);
+  });
+
+  it('lets the green-light hook through: a User-Agent on every request, fewer chats than any allowed limit', () => {
+    const runtime = path.join(__dirname, '..', '..', 'runtime', 'smoke', 'src');
+    // The core rule set's NoUserAgent_HEADER blocks requests without one; smoke's one client sets it.
+    const http = fs.readFileSync(path.join(runtime, 'http.rs'), 'utf8');
+    assert.match(http, /Client::builder\(\)\s*\.user_agent\(concat!\("greenlight-smoke\/"/);
+    const config = fs.readFileSync(path.join(runtime, 'config.rs'), 'utf8');
+    const m = /pub const MAX_ROUNDS: u32 = (\d+);/.exec(config);
+    assert.ok(m, 'smoke\'s MAX_ROUNDS is no longer where this test reads it');
+    assert.equal(HOOK_MAX_CHAT_REQUESTS, Number(m[1]));
   });
 
   it('is off with waf: false: no web ACL, association, logging or log group', () => {
