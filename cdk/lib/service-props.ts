@@ -127,10 +127,34 @@ export interface GreenlightServiceProps {
    */
   readonly requestsPerTaskPerMinute?: number;
   /**
-   * Retention of the container logs.
+   * Retention of the container logs (and of the WAF logs).
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * An AWS WAF web ACL on the load balancer: AWS managed rules (IP reputation, core rule set,
+   * known bad inputs; the body rules that misread prompts count instead of block), a body-size
+   * limit equal to the server's `MAX_BODY_BYTES` and a per-client-address rate limit on the chat
+   * routes, logged to CloudWatch Logs with the `authorization` and `cookie` headers redacted. On
+   * by default because the load balancer is always internet-facing (its production listener is
+   * open to 0.0.0.0/0). It applies to every listener, the test listener included.
+   * @default true
+   */
+  readonly waf?: boolean;
+  /**
+   * Requests a client address may send to `/api/chat` and `/v1/chat/completions` (together)
+   * within `wafRateLimitWindow` before the web ACL blocks it until its rate falls below. Counted
+   * across all tasks, unlike the server's per-task `RATE_LIMIT_PER_MINUTE`; leave room for
+   * offices whose users share one NAT address. 20 (the most chat requests one green-light hook
+   * run sends through the test listener, which the web ACL also filters) to 2,000,000,000.
+   * @default 600
+   */
+  readonly wafChatRateLimit?: number;
+  /**
+   * The window the WAF rate limit counts over: 1, 2, 5 or 10 minutes.
+   * @default Duration.minutes(5)
+   */
+  readonly wafRateLimitWindow?: Duration;
   /**
    * ACM certificate for HTTPS on 443 (80 then redirects). ACM renews it in place (same ARN), so
    * the listener never changes.

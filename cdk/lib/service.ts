@@ -18,6 +18,7 @@ import {
   aws_logs as logs,
   aws_s3 as s3,
   aws_secretsmanager as secretsmanager,
+  aws_wafv2 as wafv2,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { DeploymentEngine, ecsStrategyProps } from './deployment-engine';
@@ -33,6 +34,7 @@ import { createServiceNetwork } from './network';
 import { EgressMode, LlmProvider, type GreenlightServiceProps } from './service-props';
 import { createApiKeySecret, createRepository, createTaskDefinitions } from './task-definitions';
 import { defaultCachePrefix, validateChatSettings, validateServiceSettings } from './validation';
+import { DEFAULT_WAF_CHAT_RATE_LIMIT, SERVER_MAX_BODY_BYTES, createWebAcl } from './waf';
 
 
 /** The service's desired count in the template: constant for the life of the stack. */
@@ -84,6 +86,10 @@ export class GreenlightService extends Construct implements IGreenlightService, 
   public readonly blueTargetGroup: elbv2.IApplicationTargetGroup;
   public readonly greenTargetGroup: elbv2.IApplicationTargetGroup;
   public readonly logGroup: logs.ILogGroup;
+  /** The web ACL on the load balancer (unless `waf` is false). */
+  public readonly webAcl?: wafv2.CfnWebACL;
+  /** The WAF's request logs (`aws-waf-logs-...`; unless `waf` is false). */
+  public readonly wafLogGroup?: logs.ILogGroup;
   public readonly accessLogsBucket: s3.IBucket;
   public readonly apiKeySecret?: secretsmanager.ISecret;
   public readonly endpointSecurityGroup?: ec2.ISecurityGroup;
@@ -309,6 +315,21 @@ export class GreenlightService extends Construct implements IGreenlightService, 
     this.testListener = lb.testListener;
     this.url = lb.url;
     this.testListenerUrl = lb.testListenerUrl;
+    if (props.waf === false && (props.wafChatRateLimit !== undefined || props.wafRateLimitWindow !== undefined)) {
+      throw new Error(`${this.node.path}: wafChatRateLimit, wafRateLimitWindow: apply only when waf is true`);
+    }
+    if (props.waf ?? true) {
+      const waf = createWebAcl(this, {
+        loadBalancer: lb.loadBalancer,
+        chatRateLimit: props.wafChatRateLimit ?? DEFAULT_WAF_CHAT_RATE_LIMIT,
+        rateLimitWindow: props.wafRateLimitWindow ?? Duration.minutes(5),
+        maxBodyBytes: SERVER_MAX_BODY_BYTES,
+        logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+        path: this.node.path,
+      });
+      this.webAcl = waf.webAcl;
+      this.wafLogGroup = waf.logGroup;
+    }
     if (ecsEngine) {
       this.ecsTraffic = configureEcsTraffic(this, {
         service: fargateService,

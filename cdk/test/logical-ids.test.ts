@@ -35,10 +35,20 @@ const CHATBOT_METRICS: ById = {
   'AWS::CloudWatch::Dashboard': ['GreenlightServiceDashboard2E76576F'],
 };
 
+/** The web ACL on the load balancer, its association and its logs (issue #17, WAF). */
+const WAF: ById = {
+  'AWS::Logs::LogGroup': ['GreenlightServiceWafLogs98644575'],
+  'AWS::WAFv2::LoggingConfiguration': ['GreenlightServiceWafLogging329C3962'],
+  'AWS::WAFv2::WebACL': ['GreenlightServiceWebAcl5CE97D97'],
+  'AWS::WAFv2::WebACLAssociation': ['GreenlightServiceWebAclAssociation6891980B'],
+};
+
+const ADDED_GROUPS = [PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET, CHATBOT_METRICS, WAF];
+
 const ADDED_EVERYWHERE: ById = Object.fromEntries(
-  [...new Set([...Object.keys(PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET), ...Object.keys(CHATBOT_METRICS)])].map((type) => [
+  [...new Set(ADDED_GROUPS.flatMap((group) => Object.keys(group)))].map((type) => [
     type,
-    [...(PIPELINE_RELEASE_STAGE_AND_CACHE_BUCKET[type] ?? []), ...(CHATBOT_METRICS[type] ?? [])],
+    ADDED_GROUPS.flatMap((group) => group[type] ?? []),
   ]),
 );
 
