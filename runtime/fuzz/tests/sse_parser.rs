@@ -126,11 +126,12 @@ fn any_bytes_give_what_the_reference_gives_up_to_the_first_bad_byte() {
         prop::collection::vec(any::<u16>(), 0..10),
     );
     fuzz("sse_parser::any_bytes", strategy, |(parts, cuts)| {
-        let bytes = parts.concat();
-        prop_assume!(
-            !bytes.starts_with(BOM),
-            "the reference panics on a leading BOM"
-        );
+        let mut bytes = parts.concat();
+        // The reference panics on a leading BOM: take it off rather than reject the input (a
+        // rejection per ~30 inputs would stop a long run at proptest's global reject limit).
+        while bytes.starts_with(BOM) {
+            bytes.drain(..BOM.len());
+        }
         let pieces = pieces(&bytes, &cuts);
         let (got, failed) = ours(&pieces);
         let want = reference(&pieces);
@@ -151,4 +152,14 @@ fn any_bytes_give_what_the_reference_gives_up_to_the_first_bad_byte() {
         }
         Ok(())
     });
+}
+
+/// Found by `any_bytes` (in CI): a comment line that is not UTF-8 was skipped unchecked, so the
+/// reader went on past the bad byte and gave events the reference never reaches.
+#[test]
+fn a_comment_that_is_not_utf8_stops_the_stream() {
+    let pieces = [&b":\x80"[..], b"data: \n", b"data: \n", b"\n"].map(<[u8]>::to_vec);
+    let (got, failed) = ours(&pieces);
+    assert!(failed, "the bad comment is an error");
+    assert_eq!(got, reference(&pieces));
 }

@@ -101,6 +101,9 @@ impl SseReader {
             return Ok(self.dispatch());
         }
         if line[0] == b':' {
+            // A comment carries nothing, but like every line it must be text: a stream that is
+            // not UTF-8 is refused at its first bad line, whatever field holds it.
+            std::str::from_utf8(line)?;
             return Ok(None);
         }
         let (name, value) = match memchr::memchr(b':', line) {
@@ -210,6 +213,11 @@ mod tests {
         assert!(matches!(
             events(&[b"event: \xc3\n"])[..],
             [Err(SseError::Utf8(_))]
+        ));
+        // A comment too (found by runtime/fuzz's sse_parser::any_bytes).
+        assert!(matches!(
+            events(&[b":\x80\ndata: \n\n"])[..],
+            [Err(SseError::Utf8(_)), ..]
         ));
     }
 }
