@@ -81,12 +81,15 @@ printf 'aarch64 static binary built in %ss\n' "$((SECONDS - t))"
 step "the aarch64 binary under qemu-aarch64: greenlight smoke"
 arm_log=$(mktemp)
 arm_port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-HOST=127.0.0.1 PORT=$arm_port IMAGE_URI=example.invalid/greenlight:arm64-check \
+# A clean environment: this script exported example.env's deployment values, which are not a
+# server configuration (an empty LLM_MODEL is refused at start).
+env -i PATH="$PATH" HOST=127.0.0.1 PORT="$arm_port" IMAGE_URI=example.invalid/greenlight:arm64-check \
   qemu-aarch64 "$arm" serve >"$arm_log" 2>&1 &
 arm_pid=$!
 trap 'kill "$arm_pid" 2>/dev/null || true; podman rmi --force "$image" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$arm_port/health" >/dev/null 2>&1 && break
+  kill -0 "$arm_pid" 2>/dev/null || { cat "$arm_log" >&2; die "the aarch64 build exited at start"; }
   sleep 0.2
 done
 # Emulated, so allow generous budgets: this checks the binary's behaviour, not its speed.
